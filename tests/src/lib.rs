@@ -1,0 +1,1 @@
+//! Shared helpers for synprobe's integration tests.
