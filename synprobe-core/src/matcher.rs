@@ -1,0 +1,343 @@
+//! The matcher: a state machine that groups SYNs into attempts and matches replies to them.
+//!
+//! Fed frames in capture order with [`Matcher::observe`]; time only moves when a frame says so. An attempt
+//! stays in the table until its reply window (the timeout after its last SYN) has passed, so late duplicates
+//! are absorbed, then it is handed out through [`Matcher::pop_closed`]. Memory is bounded by the attempts in
+//! flight, and by a hard cap beyond which the oldest attempts are evicted (and counted).
+
+use std::collections::{HashMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Attempt, Closure, FlowKey, Isn, Observed, Port, Probe, Reply, ReplyKind, Ttl};
+use crate::time::{Duration, Timestamp};
+use crate::wire::Transport;
+
+type Hasher = foldhash::fast::RandomState;
+
+/// How many frames of each kind an attempt keeps for its trace (counts are always complete).
+const KEEP_SYNS: usize = 8;
+const KEEP_REPLIES: usize = 16;
+const KEEP_CLIENT_FRAMES: usize = 4;
+
+/// Matcher settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchConfig {
+    /// How long after its last SYN an attempt waits for replies before it is resolved (default 3 s).
+    pub timeout: Duration,
+    /// The most attempts kept in flight; beyond it the oldest is evicted (default 262,144).
+    pub max_in_flight: usize,
+    /// Keep an unanswered attempt open for one more backoff interval of its sender (twice the last gap between
+    /// its SYNs plus 1 s, at most 64 s; 1 s after a lone SYN), so that SYN retransmissions (Windows retries after
+    /// 3 s and 6 s, Linux after 1, 2, 4, ... s) join their attempt instead of starting new ones (default true).
+    pub follow_retransmissions: bool,
+}
+
+impl Default for MatchConfig {
+    fn default() -> Self {
+        MatchConfig {
+            timeout: Duration::from_millis(3000),
+            max_in_flight: 1 << 18,
+            follow_retransmissions: true,
+        }
+    }
+}
+
+/// Counters kept by the matcher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MatchStats {
+    /// SYN frames seen (first SYNs and retransmissions).
+    pub syns: u64,
+    /// SYN retransmissions (same four-tuple and ISN as an attempt in flight).
+    pub retransmissions: u64,
+    /// Attempts opened.
+    pub attempts: u64,
+    /// Replies matched to an attempt (SYN-ACK, RST, ICMP errors), duplicates included.
+    pub replies: u64,
+    /// Replies matched by ports but not acknowledging the SYN exactly (kept, marked inexact).
+    pub inexact_replies: u64,
+    /// SYN-ACKs and RSTs that matched no attempt in flight.
+    pub stray_tcp: u64,
+    /// ICMP errors quoting TCP that matched no attempt in flight.
+    pub stray_icmp: u64,
+    /// Attempts pushed out early because the table was full.
+    pub evicted: u64,
+    /// The most attempts in flight at once.
+    pub peak_in_flight: u64,
+}
+
+impl MatchStats {
+    /// All stray replies.
+    pub fn strays(&self) -> u64 {
+        self.stray_tcp + self.stray_icmp
+    }
+}
+
+/// An attempt in flight.
+struct Slot {
+    attempt: Attempt,
+    deadline: Timestamp,
+}
+
+/// Groups SYNs into attempts and matches replies to them. Sans-IO: feed it frames, take closed attempts.
+pub struct Matcher {
+    config: MatchConfig,
+    table: HashMap<FlowKey, Slot, Hasher>,
+    /// (deadline, key) in the order SYNs arrived; stale entries are skipped when popped.
+    expiry: VecDeque<(Timestamp, FlowKey)>,
+    closed: VecDeque<Attempt>,
+    stats: MatchStats,
+}
+
+impl Matcher {
+    /// A matcher with the given settings.
+    pub fn new(config: MatchConfig) -> Self {
+        Matcher {
+            config,
+            table: HashMap::with_hasher(Hasher::default()),
+            expiry: VecDeque::new(),
+            closed: VecDeque::new(),
+            stats: MatchStats::default(),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &MatchConfig {
+        &self.config
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> &MatchStats {
+        &self.stats
+    }
+
+    /// Attempts now in flight.
+    pub fn in_flight(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Move capture time to `now`: every attempt whose reply window ended before `now` is closed.
+    pub fn advance(&mut self, now: Timestamp) {
+        while let Some(&(deadline, key)) = self.expiry.front() {
+            if deadline >= now {
+                break;
+            }
+            self.expiry.pop_front();
+            self.close_if_due(key, deadline, Closure::TimedOut, deadline);
+        }
+    }
+
+    /// Feed one frame. Call [`Matcher::advance`] with the frame's time first (the engine does).
+    pub fn observe(&mut self, seen: &Observed) {
+        let ip = &seen.packet.ip;
+        match &seen.packet.transport {
+            Transport::Tcp(t) => {
+                if t.flags.is_syn_only() {
+                    let key = FlowKey {
+                        client: ip.src,
+                        server: ip.dst,
+                        client_port: Port(t.src_port),
+                        server_port: Port(t.dst_port),
+                    };
+                    self.on_syn(key, seen);
+                    return;
+                }
+                let reverse = FlowKey {
+                    client: ip.dst,
+                    server: ip.src,
+                    client_port: Port(t.dst_port),
+                    server_port: Port(t.src_port),
+                };
+                if let Some(slot) = self.table.get_mut(&reverse) {
+                    if let Some(kind) = Reply::classify(&seen.packet) {
+                        let exact = t.flags.has(crate::wire::TcpFlags::ACK)
+                            && t.ack == slot.attempt.probe.isn.expected_ack();
+                        Self::add_reply(&mut self.stats, &mut slot.attempt, *seen, kind, exact);
+                    }
+                    return;
+                }
+                let forward = FlowKey {
+                    client: ip.src,
+                    server: ip.dst,
+                    client_port: Port(t.src_port),
+                    server_port: Port(t.dst_port),
+                };
+                if let Some(slot) = self.table.get_mut(&forward) {
+                    if slot.attempt.client_frames.len() < KEEP_CLIENT_FRAMES {
+                        slot.attempt.client_frames.push(*seen);
+                    }
+                    return;
+                }
+                if t.flags.is_rst() || t.flags.is_syn_ack() {
+                    self.stats.stray_tcp += 1;
+                }
+            }
+            Transport::IcmpError(e) => {
+                let Some(q) = e.quote else { return };
+                let Some(qt) = q.tcp else { return };
+                let key = FlowKey {
+                    client: q.src,
+                    server: q.dst,
+                    client_port: Port(qt.src_port),
+                    server_port: Port(qt.dst_port),
+                };
+                let Some(kind) = Reply::classify(&seen.packet) else {
+                    return;
+                };
+                match self.table.get_mut(&key) {
+                    Some(slot) => {
+                        let exact = qt.seq == slot.attempt.probe.isn.0;
+                        Self::add_reply(&mut self.stats, &mut slot.attempt, *seen, kind, exact);
+                    }
+                    None => self.stats.stray_icmp += 1,
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Close every attempt still in flight (end of the capture or of the run).
+    pub fn finish(&mut self, now: Timestamp) {
+        while let Some((deadline, key)) = self.expiry.pop_front() {
+            let closure = if deadline < now {
+                Closure::TimedOut
+            } else {
+                Closure::EndOfInput
+            };
+            self.close_if_due(key, deadline, closure, deadline.min(now));
+        }
+        // Anything left has no queue entry (cannot happen, but never lose an attempt).
+        let rest: Vec<FlowKey> = self.table.keys().copied().collect();
+        for key in rest {
+            if let Some(slot) = self.table.remove(&key) {
+                self.push_closed(slot.attempt, Closure::EndOfInput, now);
+            }
+        }
+    }
+
+    /// Take the next closed attempt, in the order they closed.
+    pub fn pop_closed(&mut self) -> Option<Attempt> {
+        self.closed.pop_front()
+    }
+
+    fn on_syn(&mut self, key: FlowKey, seen: &Observed) {
+        let Transport::Tcp(t) = &seen.packet.transport else {
+            return;
+        };
+        self.stats.syns += 1;
+        let reply_window = seen.ts.plus(self.config.timeout);
+        let follow = self.config.follow_retransmissions;
+        let allowance = |gap: Option<Duration>| {
+            if !follow {
+                return Duration(0);
+            }
+            match gap {
+                Some(g) => {
+                    Duration((g.0.max(0).saturating_mul(2) + 1_000_000_000).min(64_000_000_000))
+                }
+                None => Duration::from_millis(1000),
+            }
+        };
+        if let Some(slot) = self.table.get_mut(&key) {
+            if slot.attempt.probe.isn.0 == t.seq {
+                self.stats.retransmissions += 1;
+                let a = &mut slot.attempt;
+                let gap = seen.ts.since(a.last_syn);
+                let deadline = if a.replies.is_empty() {
+                    reply_window.plus(allowance(Some(gap)))
+                } else {
+                    reply_window
+                };
+                a.syn_count += 1;
+                a.last_syn = seen.ts;
+                if a.syns.len() < KEEP_SYNS {
+                    a.syns.push(*seen);
+                }
+                slot.deadline = slot.deadline.max(deadline);
+                self.expiry.push_back((slot.deadline, key));
+                return;
+            }
+            // The same four-tuple with a new ISN: the old attempt is over.
+            if let Some(old) = self.table.remove(&key) {
+                self.push_closed(old.attempt, Closure::Superseded, seen.ts);
+            }
+        }
+        let deadline = reply_window.plus(allowance(None));
+        while self.table.len() >= self.config.max_in_flight {
+            let Some((old_deadline, old_key)) = self.expiry.pop_front() else {
+                break;
+            };
+            if self.close_if_due(old_key, old_deadline, Closure::Evicted, seen.ts) {
+                self.stats.evicted += 1;
+            }
+        }
+        let ip = &seen.packet.ip;
+        let probe = Probe {
+            key,
+            isn: Isn(t.seq),
+            ttl: Ttl(ip.ttl),
+            tos: ip.tos,
+            flow_label: ip.flow_label,
+            flags: t.flags,
+            options: t.options,
+            ts: seen.ts,
+        };
+        let attempt = Attempt {
+            probe,
+            syn_count: 1,
+            last_syn: seen.ts,
+            syns: vec![*seen],
+            replies: Vec::new(),
+            reply_count: 0,
+            client_frames: Vec::new(),
+            closure: Closure::TimedOut,
+            closed_at: deadline,
+        };
+        self.table.insert(key, Slot { attempt, deadline });
+        self.expiry.push_back((deadline, key));
+        self.stats.attempts += 1;
+        self.stats.peak_in_flight = self.stats.peak_in_flight.max(self.table.len() as u64);
+    }
+
+    fn add_reply(
+        stats: &mut MatchStats,
+        attempt: &mut Attempt,
+        seen: Observed,
+        kind: ReplyKind,
+        exact: bool,
+    ) {
+        stats.replies += 1;
+        if !exact {
+            stats.inexact_replies += 1;
+        }
+        attempt.reply_count += 1;
+        if attempt.replies.len() < KEEP_REPLIES {
+            attempt.replies.push(Reply { seen, kind, exact });
+        }
+    }
+
+    /// Close the attempt at `key` if the queue entry (with `deadline`) is still its current one.
+    fn close_if_due(
+        &mut self,
+        key: FlowKey,
+        deadline: Timestamp,
+        closure: Closure,
+        at: Timestamp,
+    ) -> bool {
+        match self.table.get(&key) {
+            Some(slot) if slot.deadline == deadline => {
+                if let Some(slot) = self.table.remove(&key) {
+                    self.push_closed(slot.attempt, closure, at);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn push_closed(&mut self, mut attempt: Attempt, closure: Closure, at: Timestamp) {
+        attempt.closure = closure;
+        attempt.closed_at = at;
+        self.closed.push_back(attempt);
+    }
+}

@@ -1,0 +1,227 @@
+//! Wireshark-style trace lines: number, relative time, source → destination, protocol, length and Info as
+//! tshark prints it (`51234 → 443 [SYN] Seq=0 Win=64240 Len=0 MSS=1460 SACK_PERM WS=128`), followed by the IP
+//! fields that fingerprint the sender (TTL, TOS, IP ID, DF, flow label) and, for ICMP errors, the quoted header.
+
+use std::fmt::Write as _;
+
+use crate::model::{Attempt, FrameRole, Observed};
+use crate::time::Timestamp;
+use crate::wire::{IcmpErrorKind, IpMeta, Packet, TcpMeta, TcpOption, Transport};
+
+/// Relative-sequence bases for the two directions of one attempt, as Wireshark computes them: the SYN's
+/// sequence number for the side that sent a SYN, else the first sequence number seen minus one.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SeqBases {
+    client: Option<u32>,
+    server: Option<u32>,
+}
+
+impl SeqBases {
+    /// Bases for an attempt's frames.
+    pub fn of(attempt: &Attempt) -> Self {
+        let mut bases = SeqBases {
+            client: Some(attempt.probe.isn.0),
+            server: None,
+        };
+        for (_, seen) in attempt.frames() {
+            if let Some(t) = seen.packet.tcp() {
+                if is_from_server(attempt, seen) && bases.server.is_none() {
+                    bases.server = Some(if t.flags.has(crate::wire::TcpFlags::SYN) {
+                        t.seq
+                    } else {
+                        t.seq.wrapping_sub(1)
+                    });
+                }
+            }
+        }
+        bases
+    }
+}
+
+/// Whether a frame of the attempt travels from the server to the client (addresses and ports: on loopback the
+/// addresses alone are the same both ways).
+pub fn is_from_server(attempt: &Attempt, seen: &Observed) -> bool {
+    let k = &attempt.probe.key;
+    match seen.packet.tcp() {
+        Some(t) => {
+            seen.packet.ip.src == k.server
+                && seen.packet.ip.dst == k.client
+                && t.src_port == k.server_port.0
+                && t.dst_port == k.client_port.0
+        }
+        None => false,
+    }
+}
+
+/// The tshark Info column for a TCP segment, given the relative-sequence bases of its direction and the other.
+pub fn tcp_info(t: &TcpMeta, own_base: Option<u32>, peer_base: Option<u32>) -> String {
+    let mut s = String::with_capacity(96);
+    let _ = write!(s, "{} → {} [{}]", t.src_port, t.dst_port, t.flags.names());
+    let seq = own_base.map_or(t.seq, |b| t.seq.wrapping_sub(b));
+    let _ = write!(s, " Seq={seq}");
+    if t.flags.has(crate::wire::TcpFlags::ACK) {
+        let ack = peer_base.map_or(t.ack, |b| t.ack.wrapping_sub(b));
+        let _ = write!(s, " Ack={ack}");
+    }
+    let _ = write!(s, " Win={} Len={}", t.window, t.payload_len);
+    for o in t.options.iter() {
+        match o {
+            TcpOption::Mss(v) => {
+                let _ = write!(s, " MSS={v}");
+            }
+            TcpOption::SackPermitted => s.push_str(" SACK_PERM"),
+            TcpOption::Timestamps(a, b) => {
+                let _ = write!(s, " TSval={a} TSecr={b}");
+            }
+            TcpOption::WindowScale(w) => {
+                let _ = write!(s, " WS={}", 1u32 << w.min(14));
+            }
+            _ => {}
+        }
+    }
+    s
+}
+
+/// The tshark Info column for an ICMP/ICMPv6 error.
+pub fn icmp_info(p: &Packet) -> String {
+    let v6 = p.ip.is_v6();
+    match &p.transport {
+        Transport::IcmpError(e) => match e.kind {
+            IcmpErrorKind::DestinationUnreachable(code) if v6 => {
+                format!("Destination Unreachable ({})", code.description())
+            }
+            IcmpErrorKind::DestinationUnreachable(code) => {
+                format!("Destination unreachable ({})", code.description())
+            }
+            IcmpErrorKind::TimeExceeded(0) if v6 => {
+                "Time Exceeded (hop limit exceeded in transit)".into()
+            }
+            IcmpErrorKind::TimeExceeded(_) if v6 => {
+                "Time Exceeded (fragment reassembly time exceeded)".into()
+            }
+            IcmpErrorKind::TimeExceeded(0) => {
+                "Time-to-live exceeded (Time to live exceeded in transit)".into()
+            }
+            IcmpErrorKind::TimeExceeded(_) => {
+                "Time-to-live exceeded (Fragment reassembly time exceeded)".into()
+            }
+            IcmpErrorKind::PacketTooBig => "Packet Too Big".into(),
+            IcmpErrorKind::ParameterProblem(c) => format!("Parameter problem (code {c})"),
+            IcmpErrorKind::SourceQuench => "Source quench (flow control)".into(),
+            IcmpErrorKind::Redirect(c) => format!("Redirect (code {c})"),
+        },
+        Transport::Echo { reply, id, seq } => format!(
+            "Echo (ping) {} id=0x{id:04x}, seq={seq}",
+            if *reply { "reply" } else { "request" }
+        ),
+        Transport::IcmpOther { icmp_type, code } => format!("type {icmp_type} code {code}"),
+        _ => String::new(),
+    }
+}
+
+fn ip_fields(ip: &IpMeta) -> String {
+    match ip.flow_label {
+        Some(fl) => format!("HL={} TC=0x{:02x} FL=0x{fl:05x}", ip.ttl, ip.tos),
+        None => format!(
+            "TTL={} TOS=0x{:02x} ID={}{}",
+            ip.ttl,
+            ip.tos,
+            ip.ident,
+            if ip.df { " DF" } else { "" }
+        ),
+    }
+}
+
+fn protocol(p: &Packet) -> &'static str {
+    match (&p.transport, p.ip.is_v6()) {
+        (Transport::Tcp(_), _) => "TCP",
+        (Transport::Udp { .. }, _) => "UDP",
+        (Transport::IcmpError(_) | Transport::Echo { .. } | Transport::IcmpOther { .. }, true) => {
+            "ICMPv6"
+        }
+        (Transport::IcmpError(_) | Transport::Echo { .. } | Transport::IcmpOther { .. }, false) => {
+            "ICMP"
+        }
+        (Transport::Other(_), _) => "IP",
+    }
+}
+
+/// One trace line for a frame of an attempt. `t0` is the time relative times count from (the first frame of
+/// the capture, as in Wireshark).
+pub fn frame_line(
+    seen: &Observed,
+    role: FrameRole,
+    bases: &SeqBases,
+    server_is_src: bool,
+    t0: Timestamp,
+) -> String {
+    let p = &seen.packet;
+    let info = match &p.transport {
+        Transport::Tcp(t) => {
+            let (own, peer) = if server_is_src {
+                (bases.server, bases.client)
+            } else {
+                (bases.client, bases.server)
+            };
+            tcp_info(t, own, peer)
+        }
+        Transport::Udp {
+            src_port,
+            dst_port,
+            payload_len,
+        } => {
+            format!("{src_port} → {dst_port} Len={payload_len}")
+        }
+        Transport::Other(proto) => format!("IP protocol {proto}"),
+        _ => icmp_info(p),
+    };
+    let rel = seen.ts.since(t0).as_secs_f64();
+    let mut line = format!(
+        "{:>6} {:>11.6} {:>15} → {:<15} {:<6} {:>4} {}  [{}]",
+        seen.frame,
+        rel,
+        p.ip.src.to_string(),
+        p.ip.dst.to_string(),
+        protocol(p),
+        seen.len,
+        info,
+        ip_fields(&p.ip)
+    );
+    if let Some(q) = p.icmp_error().and_then(|e| e.quote) {
+        let _ = write!(line, "  quoting {} → {} TTL={}", q.src, q.dst, q.ttl);
+        if let Some(t) = q.tcp {
+            let _ = write!(line, " TCP {} → {} Seq={}", t.src_port, t.dst_port, t.seq);
+            match t.flags {
+                Some(f) => {
+                    let _ = write!(line, " [{}]", f.names());
+                }
+                None => line.push_str(" (8 bytes of TCP)"),
+            }
+        }
+    }
+    match role {
+        FrameRole::Ours => line.push_str("  (ours: our own stack's answer)"),
+        FrameRole::Syn | FrameRole::Reply => {}
+    }
+    line
+}
+
+/// All trace lines of an attempt, in capture order. Retransmitted SYNs are marked as Wireshark marks them.
+pub fn attempt_lines(attempt: &Attempt, t0: Timestamp) -> Vec<String> {
+    let bases = SeqBases::of(attempt);
+    let mut first_syn_seen = false;
+    attempt
+        .frames()
+        .into_iter()
+        .map(|(role, seen)| {
+            let line = frame_line(seen, role, &bases, is_from_server(attempt, seen), t0);
+            if role == FrameRole::Syn {
+                if first_syn_seen {
+                    return line + "  [TCP Retransmission]";
+                }
+                first_syn_seen = true;
+            }
+            line
+        })
+        .collect()
+}

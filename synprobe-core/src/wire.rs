@@ -1,0 +1,891 @@
+//! The wire model: one captured frame parsed into an owned, `Copy` summary of what the engine reasons about.
+//!
+//! Parsing uses etherparse's lax slicing, so a frame cut short by the capture's snap length still yields what
+//! it holds; the datagram quoted inside an ICMP error is parsed leniently too (routers may quote only the first
+//! 8 bytes of TCP: the ports and the sequence number). Untrusted bytes are never indexed without a length check:
+//! a frame that does not parse is a [`ParseError`], which the engine counts.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+use serde::{Deserialize, Serialize};
+
+use crate::capture::LinkType;
+
+/// TCP flag bits as they appear in byte 13 of the TCP header (plus NS from byte 12, as bit 8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TcpFlags(pub u16);
+
+impl TcpFlags {
+    /// FIN.
+    pub const FIN: u16 = 0x001;
+    /// SYN.
+    pub const SYN: u16 = 0x002;
+    /// RST.
+    pub const RST: u16 = 0x004;
+    /// PSH.
+    pub const PSH: u16 = 0x008;
+    /// ACK.
+    pub const ACK: u16 = 0x010;
+    /// URG.
+    pub const URG: u16 = 0x020;
+    /// ECE (ECN echo).
+    pub const ECE: u16 = 0x040;
+    /// CWR (congestion window reduced).
+    pub const CWR: u16 = 0x080;
+    /// NS (ECN nonce, historic).
+    pub const NS: u16 = 0x100;
+
+    /// Whether every bit of `mask` is set.
+    pub fn has(self, mask: u16) -> bool {
+        self.0 & mask == mask
+    }
+    /// SYN without ACK: a connection attempt.
+    pub fn is_syn_only(self) -> bool {
+        self.has(Self::SYN) && !self.has(Self::ACK) && !self.has(Self::RST)
+    }
+    /// SYN+ACK: the server accepts.
+    pub fn is_syn_ack(self) -> bool {
+        self.has(Self::SYN | Self::ACK) && !self.has(Self::RST)
+    }
+    /// RST set.
+    pub fn is_rst(self) -> bool {
+        self.has(Self::RST)
+    }
+
+    /// The flags in Wireshark's order and spelling: `SYN, ACK`.
+    pub fn names(self) -> String {
+        const ORDER: [(u16, &str); 9] = [
+            (TcpFlags::FIN, "FIN"),
+            (TcpFlags::SYN, "SYN"),
+            (TcpFlags::RST, "RST"),
+            (TcpFlags::PSH, "PSH"),
+            (TcpFlags::ACK, "ACK"),
+            (TcpFlags::URG, "URG"),
+            (TcpFlags::ECE, "ECE"),
+            (TcpFlags::CWR, "CWR"),
+            (TcpFlags::NS, "NS"),
+        ];
+        let mut out = String::new();
+        for (bit, name) in ORDER {
+            if self.0 & bit != 0 {
+                if !out.is_empty() {
+                    out.push_str(", ");
+                }
+                out.push_str(name);
+            }
+        }
+        if out.is_empty() {
+            out.push_str("<None>");
+        }
+        out
+    }
+}
+
+/// The IP layer of a frame: addresses and the header fields that fingerprint the sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct IpMeta {
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// TTL (IPv4) or hop limit (IPv6) as received.
+    pub ttl: u8,
+    /// The TOS byte (IPv4) or traffic class (IPv6): DSCP in the upper six bits, ECN in the lower two.
+    pub tos: u8,
+    /// IPv4 identification (0 for IPv6).
+    pub ident: u16,
+    /// IPv4 don't-fragment bit (false for IPv6).
+    pub df: bool,
+    /// IPv6 flow label (None for IPv4).
+    pub flow_label: Option<u32>,
+}
+
+impl IpMeta {
+    /// Whether this is IPv6.
+    pub fn is_v6(&self) -> bool {
+        self.src.is_ipv6()
+    }
+}
+
+/// Up to 40 bytes of raw TCP options, kept as they were on the wire (their order matters for fingerprints and
+/// for Wireshark-style display). Decoded on demand.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TcpOptions {
+    len: u8,
+    bytes: [u8; 40],
+}
+
+/// One decoded TCP option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpOption {
+    /// End of option list (kind 0).
+    End,
+    /// No-operation padding (kind 1).
+    Nop,
+    /// Maximum segment size (kind 2).
+    Mss(u16),
+    /// Window scale shift count (kind 3).
+    WindowScale(u8),
+    /// SACK permitted (kind 4).
+    SackPermitted,
+    /// SACK blocks (kind 5), by count.
+    Sack(u8),
+    /// Timestamps (kind 8): value and echo reply.
+    Timestamps(u32, u32),
+    /// Any other kind, or a malformed option (length past the end).
+    Unknown(u8),
+}
+
+impl Default for TcpOptions {
+    fn default() -> Self {
+        TcpOptions {
+            len: 0,
+            bytes: [0; 40],
+        }
+    }
+}
+
+impl TcpOptions {
+    /// Keep up to 40 bytes of raw options (a longer input is cut: TCP allows no more).
+    pub fn from_bytes(raw: &[u8]) -> Self {
+        let mut bytes = [0u8; 40];
+        let n = raw.len().min(40);
+        bytes[..n].copy_from_slice(&raw[..n]);
+        TcpOptions {
+            len: n as u8,
+            bytes,
+        }
+    }
+    /// The raw bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+    /// Iterate the decoded options in wire order; stops after End or a malformed option.
+    pub fn iter(&self) -> TcpOptionIter<'_> {
+        TcpOptionIter {
+            rest: self.as_bytes(),
+        }
+    }
+    /// The MSS option, if present.
+    pub fn mss(&self) -> Option<u16> {
+        self.iter().find_map(|o| match o {
+            TcpOption::Mss(v) => Some(v),
+            _ => None,
+        })
+    }
+    /// The window-scale shift, if present.
+    pub fn window_scale(&self) -> Option<u8> {
+        self.iter().find_map(|o| match o {
+            TcpOption::WindowScale(v) => Some(v),
+            _ => None,
+        })
+    }
+    /// Whether SACK is permitted.
+    pub fn sack_permitted(&self) -> bool {
+        self.iter().any(|o| o == TcpOption::SackPermitted)
+    }
+    /// The timestamps option, if present.
+    pub fn timestamps(&self) -> Option<(u32, u32)> {
+        self.iter().find_map(|o| match o {
+            TcpOption::Timestamps(a, b) => Some((a, b)),
+            _ => None,
+        })
+    }
+    /// The option kinds in order, as a compact fingerprint such as `M,S,T,N,W`.
+    pub fn layout(&self) -> String {
+        let parts: Vec<&str> = self
+            .iter()
+            .map(|o| match o {
+                TcpOption::End => "E",
+                TcpOption::Nop => "N",
+                TcpOption::Mss(_) => "M",
+                TcpOption::WindowScale(_) => "W",
+                TcpOption::SackPermitted => "S",
+                TcpOption::Sack(_) => "K",
+                TcpOption::Timestamps(..) => "T",
+                TcpOption::Unknown(_) => "?",
+            })
+            .collect();
+        parts.join(",")
+    }
+}
+
+impl std::fmt::Debug for TcpOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for TcpOptions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.layout())
+    }
+}
+
+impl<'de> Deserialize<'de> for TcpOptions {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Only the layout is serialized; deserializing yields no options (the layout is informational).
+        let _ = String::deserialize(d)?;
+        Ok(TcpOptions::default())
+    }
+}
+
+/// Iterator over [`TcpOptions`].
+pub struct TcpOptionIter<'a> {
+    rest: &'a [u8],
+}
+
+impl Iterator for TcpOptionIter<'_> {
+    type Item = TcpOption;
+    fn next(&mut self) -> Option<TcpOption> {
+        let (&kind, tail) = self.rest.split_first()?;
+        match kind {
+            0 => {
+                self.rest = &[];
+                Some(TcpOption::End)
+            }
+            1 => {
+                self.rest = tail;
+                Some(TcpOption::Nop)
+            }
+            _ => {
+                let Some(&len) = tail.first() else {
+                    self.rest = &[];
+                    return Some(TcpOption::Unknown(kind));
+                };
+                let len = usize::from(len);
+                if len < 2 || len > self.rest.len() {
+                    self.rest = &[];
+                    return Some(TcpOption::Unknown(kind));
+                }
+                let body = &self.rest[2..len];
+                self.rest = &self.rest[len..];
+                Some(match (kind, body.len()) {
+                    (2, 2) => TcpOption::Mss(u16::from_be_bytes([body[0], body[1]])),
+                    (3, 1) => TcpOption::WindowScale(body[0]),
+                    (4, 0) => TcpOption::SackPermitted,
+                    (5, n) => TcpOption::Sack((n / 8) as u8),
+                    (8, 8) => TcpOption::Timestamps(
+                        u32::from_be_bytes([body[0], body[1], body[2], body[3]]),
+                        u32::from_be_bytes([body[4], body[5], body[6], body[7]]),
+                    ),
+                    _ => TcpOption::Unknown(kind),
+                })
+            }
+        }
+    }
+}
+
+/// A TCP segment's header fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TcpMeta {
+    /// Source port.
+    pub src_port: u16,
+    /// Destination port.
+    pub dst_port: u16,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgment number (meaningful when ACK is set).
+    pub ack: u32,
+    /// Flags.
+    pub flags: TcpFlags,
+    /// Window.
+    pub window: u16,
+    /// Options as on the wire.
+    pub options: TcpOptions,
+    /// Payload length in bytes (from the IP length, not from what was captured).
+    pub payload_len: u32,
+}
+
+/// The TCP header quoted inside an ICMP error. Routers must quote at least 8 bytes: ports and sequence number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct QuotedTcp {
+    /// Source port of the quoted segment (our probe's source port).
+    pub src_port: u16,
+    /// Destination port of the quoted segment.
+    pub dst_port: u16,
+    /// Sequence number of the quoted segment (our probe's ISN).
+    pub seq: u32,
+    /// Flags, when at least 14 bytes of TCP were quoted.
+    pub flags: Option<TcpFlags>,
+}
+
+/// The IP datagram quoted inside an ICMP error (the packet that caused the error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Quote {
+    /// Source of the quoted datagram.
+    pub src: IpAddr,
+    /// Destination of the quoted datagram.
+    pub dst: IpAddr,
+    /// The quoted TTL / hop limit: what was left of it where the error was raised.
+    pub ttl: u8,
+    /// The quoted TOS / traffic class.
+    pub tos: u8,
+    /// IP protocol number of the quoted payload.
+    pub protocol: u8,
+    /// The quoted TCP header, when the quoted datagram is TCP with at least 8 bytes quoted.
+    pub tcp: Option<QuotedTcp>,
+    /// How many bytes of the transport header and payload were quoted.
+    pub transport_bytes: u16,
+}
+
+/// What kind of ICMP error, with the code kept as a total enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "code")]
+pub enum IcmpErrorKind {
+    /// ICMPv4 type 3 / ICMPv6 type 1.
+    DestinationUnreachable(Unreachable),
+    /// ICMPv4 type 11 / ICMPv6 type 3, with the code (0: TTL exceeded in transit; 1: reassembly).
+    TimeExceeded(u8),
+    /// ICMPv6 type 2 (packet too big).
+    PacketTooBig,
+    /// ICMPv4 type 12 / ICMPv6 type 4.
+    ParameterProblem(u8),
+    /// ICMPv4 type 4 (deprecated).
+    SourceQuench,
+    /// ICMPv4 type 5.
+    Redirect(u8),
+}
+
+/// The code of a destination-unreachable error, for ICMPv4 and ICMPv6 alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Unreachable {
+    /// v4 0: network unreachable.
+    Net,
+    /// v4 1: host unreachable.
+    Host,
+    /// v4 2: protocol unreachable.
+    Protocol,
+    /// v4 3: port unreachable.
+    Port,
+    /// v4 4: fragmentation needed and DF set.
+    FragmentationNeeded,
+    /// v4 5: source route failed.
+    SourceRouteFailed,
+    /// v4 6: destination network unknown.
+    NetUnknown,
+    /// v4 7: destination host unknown.
+    HostUnknown,
+    /// v4 8: source host isolated.
+    SourceIsolated,
+    /// v4 9: network administratively prohibited.
+    NetProhibited,
+    /// v4 10: host administratively prohibited.
+    HostProhibited,
+    /// v4 11: network unreachable for TOS.
+    NetTos,
+    /// v4 12: host unreachable for TOS.
+    HostTos,
+    /// v4 13: communication administratively prohibited (filtered).
+    AdminProhibited,
+    /// v4 14: host precedence violation.
+    HostPrecedence,
+    /// v4 15: precedence cutoff in effect.
+    PrecedenceCutoff,
+    /// v6 0: no route to destination.
+    V6NoRoute,
+    /// v6 1: communication with destination administratively prohibited.
+    V6AdminProhibited,
+    /// v6 2: beyond scope of source address.
+    V6BeyondScope,
+    /// v6 3: address unreachable.
+    V6AddressUnreachable,
+    /// v6 4: port unreachable.
+    V6PortUnreachable,
+    /// v6 5: source address failed ingress/egress policy.
+    V6SourcePolicy,
+    /// v6 6: reject route to destination.
+    V6RejectRoute,
+    /// A code this version does not know (v4 or v6 per the packet).
+    Unknown(u8),
+}
+
+impl Unreachable {
+    /// From an ICMPv4 destination-unreachable code.
+    pub fn from_v4(code: u8) -> Self {
+        use Unreachable::*;
+        match code {
+            0 => Net,
+            1 => Host,
+            2 => Protocol,
+            3 => Port,
+            4 => FragmentationNeeded,
+            5 => SourceRouteFailed,
+            6 => NetUnknown,
+            7 => HostUnknown,
+            8 => SourceIsolated,
+            9 => NetProhibited,
+            10 => HostProhibited,
+            11 => NetTos,
+            12 => HostTos,
+            13 => AdminProhibited,
+            14 => HostPrecedence,
+            15 => PrecedenceCutoff,
+            c => Unknown(c),
+        }
+    }
+
+    /// From an ICMPv6 destination-unreachable code.
+    pub fn from_v6(code: u8) -> Self {
+        use Unreachable::*;
+        match code {
+            0 => V6NoRoute,
+            1 => V6AdminProhibited,
+            2 => V6BeyondScope,
+            3 => V6AddressUnreachable,
+            4 => V6PortUnreachable,
+            5 => V6SourcePolicy,
+            6 => V6RejectRoute,
+            c => Unknown(c),
+        }
+    }
+
+    /// Whether the code says a filter refused the packet (as opposed to a routing failure).
+    pub fn is_rejection(self) -> bool {
+        use Unreachable::*;
+        matches!(
+            self,
+            Protocol
+                | Port
+                | SourceIsolated
+                | NetProhibited
+                | HostProhibited
+                | AdminProhibited
+                | HostPrecedence
+                | PrecedenceCutoff
+                | V6AdminProhibited
+                | V6PortUnreachable
+                | V6SourcePolicy
+                | V6RejectRoute
+        )
+    }
+
+    /// The text Wireshark shows for this code, e.g. `Port unreachable`.
+    pub fn description(self) -> String {
+        use Unreachable::*;
+        match self {
+            Net => "Network unreachable".into(),
+            Host => "Host unreachable".into(),
+            Protocol => "Protocol unreachable".into(),
+            Port => "Port unreachable".into(),
+            FragmentationNeeded => "Fragmentation needed".into(),
+            SourceRouteFailed => "Source route failed".into(),
+            NetUnknown => "Destination network unknown".into(),
+            HostUnknown => "Destination host unknown".into(),
+            SourceIsolated => "Source host isolated".into(),
+            NetProhibited => "Network administratively prohibited".into(),
+            HostProhibited => "Host administratively prohibited".into(),
+            NetTos => "Network unreachable for TOS".into(),
+            HostTos => "Host unreachable for TOS".into(),
+            AdminProhibited => "Communication administratively filtered".into(),
+            HostPrecedence => "Host precedence violation".into(),
+            PrecedenceCutoff => "Precedence cutoff in effect".into(),
+            V6NoRoute => "no route to destination".into(),
+            V6AdminProhibited => "administratively prohibited".into(),
+            V6BeyondScope => "beyond scope of source address".into(),
+            V6AddressUnreachable => "address unreachable".into(),
+            V6PortUnreachable => "port unreachable".into(),
+            V6SourcePolicy => "source address failed ingress/egress policy".into(),
+            V6RejectRoute => "reject route to destination".into(),
+            Unknown(c) => format!("Unknown code {c}"),
+        }
+    }
+
+    /// The iptables/ip6tables `--reject-with` spelling or route type that produces this code on Linux, if any.
+    pub fn linux_source(self) -> Option<&'static str> {
+        use Unreachable::*;
+        Some(match self {
+            Net => "REJECT --reject-with icmp-net-unreachable, or no route on that router",
+            Host => "an `unreachable` route, a neighbour that does not answer ARP, or REJECT --reject-with icmp-host-unreachable",
+            Protocol => "REJECT --reject-with icmp-proto-unreachable",
+            Port => "REJECT (its default --reject-with icmp-port-unreachable)",
+            NetProhibited => "REJECT --reject-with icmp-net-prohibited",
+            HostProhibited => "REJECT --reject-with icmp-host-prohibited",
+            AdminProhibited => "REJECT --reject-with icmp-admin-prohibited, or a `prohibit` route",
+            V6NoRoute => "no route (or an `unreachable` route), or ip6tables REJECT --reject-with icmp6-no-route",
+            V6AdminProhibited => "ip6tables REJECT --reject-with icmp6-adm-prohibited, or a `prohibit` route",
+            V6AddressUnreachable => "a neighbour that does not answer neighbour discovery, or REJECT --reject-with icmp6-addr-unreachable",
+            V6PortUnreachable => "ip6tables REJECT (its default --reject-with icmp6-port-unreachable)",
+            V6RejectRoute => "a reject route",
+            _ => return None,
+        })
+    }
+}
+
+/// An ICMP or ICMPv6 error and what it quotes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct IcmpError {
+    /// The kind and code.
+    pub kind: IcmpErrorKind,
+    /// Raw type byte.
+    pub icmp_type: u8,
+    /// Raw code byte.
+    pub code: u8,
+    /// The quoted datagram, when at least its IP header could be read.
+    pub quote: Option<Quote>,
+}
+
+/// What the transport layer of a frame holds, as far as the engine cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "type")]
+pub enum Transport {
+    /// A TCP segment.
+    Tcp(TcpMeta),
+    /// An ICMP/ICMPv6 error.
+    IcmpError(IcmpError),
+    /// An ICMP/ICMPv6 echo request or reply.
+    Echo {
+        /// True for a reply.
+        reply: bool,
+        /// Identifier.
+        id: u16,
+        /// Sequence number.
+        seq: u16,
+    },
+    /// Other ICMP/ICMPv6 (neighbour discovery, router advertisements, ...), by type and code.
+    IcmpOther {
+        /// Type.
+        icmp_type: u8,
+        /// Code.
+        code: u8,
+    },
+    /// UDP (ports only).
+    Udp {
+        /// Source port.
+        src_port: u16,
+        /// Destination port.
+        dst_port: u16,
+        /// Payload length.
+        payload_len: u32,
+    },
+    /// Any other IP protocol, or a transport header that was cut short.
+    Other(u8),
+}
+
+/// One parsed frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Packet {
+    /// The IP layer.
+    pub ip: IpMeta,
+    /// The transport layer.
+    pub transport: Transport,
+}
+
+impl Packet {
+    /// The TCP header, if this is TCP.
+    pub fn tcp(&self) -> Option<&TcpMeta> {
+        match &self.transport {
+            Transport::Tcp(t) => Some(t),
+            _ => None,
+        }
+    }
+    /// The ICMP error, if this is one.
+    pub fn icmp_error(&self) -> Option<&IcmpError> {
+        match &self.transport {
+            Transport::IcmpError(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Why a frame could not be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ParseError {
+    /// A link type synprobe does not read.
+    UnsupportedLink(LinkType),
+    /// Not IP (ARP, LLDP, STP, ...): not an error, just not ours.
+    NotIp,
+    /// The link, IP or transport header is damaged or cut short.
+    Malformed(&'static str),
+    /// An IP fragment other than the first: it carries no transport header.
+    Fragment,
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ParseError::UnsupportedLink(l) => {
+                write!(f, "unsupported link type {} ({})", l.0, l.name())
+            }
+            ParseError::NotIp => f.write_str("not an IP packet"),
+            ParseError::Malformed(what) => write!(f, "malformed {what}"),
+            ParseError::Fragment => f.write_str("non-first IP fragment"),
+        }
+    }
+}
+
+/// Parse one captured frame of the given link type.
+pub fn parse_frame(link: LinkType, data: &[u8]) -> Result<Packet, ParseError> {
+    let sliced = match link {
+        LinkType::ETHERNET => LaxSlicedPacket::from_ethernet(data)
+            .map_err(|_| ParseError::Malformed("Ethernet header"))?,
+        LinkType::RAW | LinkType::RAW_12 | LinkType::RAW_14 | LinkType::IPV4 | LinkType::IPV6 => {
+            LaxSlicedPacket::from_ip(data).map_err(|_| ParseError::Malformed("IP header"))?
+        }
+        LinkType::NULL | LinkType::LOOP => {
+            let af = data
+                .get(..4)
+                .ok_or(ParseError::Malformed("loopback header"))?;
+            // NULL is in the capturing host's byte order, LOOP in network order: accept both.
+            let family = if link == LinkType::LOOP {
+                u32::from_be_bytes([af[0], af[1], af[2], af[3]])
+            } else {
+                let le = u32::from_le_bytes([af[0], af[1], af[2], af[3]]);
+                if le <= 0xffff {
+                    le
+                } else {
+                    u32::from_be_bytes([af[0], af[1], af[2], af[3]])
+                }
+            };
+            match family {
+                2 | 10 | 24 | 28 | 30 => LaxSlicedPacket::from_ip(&data[4..])
+                    .map_err(|_| ParseError::Malformed("IP header"))?,
+                _ => return Err(ParseError::NotIp),
+            }
+        }
+        LinkType::LINUX_SLL => {
+            let proto = data
+                .get(14..16)
+                .ok_or(ParseError::Malformed("Linux cooked header"))?;
+            LaxSlicedPacket::from_ether_type(
+                EtherType(u16::from_be_bytes([proto[0], proto[1]])),
+                &data[16..],
+            )
+        }
+        LinkType::LINUX_SLL2 => {
+            let proto = data
+                .get(0..2)
+                .ok_or(ParseError::Malformed("Linux cooked v2 header"))?;
+            if data.len() < 20 {
+                return Err(ParseError::Malformed("Linux cooked v2 header"));
+            }
+            LaxSlicedPacket::from_ether_type(
+                EtherType(u16::from_be_bytes([proto[0], proto[1]])),
+                &data[20..],
+            )
+        }
+        other => return Err(ParseError::UnsupportedLink(other)),
+    };
+    packet_from_sliced(&sliced)
+}
+
+fn packet_from_sliced(sliced: &LaxSlicedPacket<'_>) -> Result<Packet, ParseError> {
+    let missing = match &sliced.stop_err {
+        Some(_) => ParseError::Malformed("IP header"),
+        None => ParseError::NotIp,
+    };
+    let net = sliced.net.as_ref().ok_or(missing)?;
+    let (ip, payload, declared) = match net {
+        LaxNetSlice::Ipv4(v4) => {
+            let h = v4.header();
+            let p = v4.payload();
+            if h.fragments_offset().value() != 0 {
+                return Err(ParseError::Fragment);
+            }
+            let declared = usize::from(h.total_len()).checked_sub(usize::from(h.ihl()) * 4);
+            (
+                IpMeta {
+                    src: IpAddr::V4(h.source_addr()),
+                    dst: IpAddr::V4(h.destination_addr()),
+                    ttl: h.ttl(),
+                    tos: (h.dcp().value() << 2) | h.ecn().value(),
+                    ident: h.identification(),
+                    df: h.dont_fragment(),
+                    flow_label: None,
+                },
+                p,
+                declared,
+            )
+        }
+        LaxNetSlice::Ipv6(v6) => {
+            let h = v6.header();
+            let p = v6.payload();
+            if v6.is_payload_fragmented() && p.fragmented {
+                // etherparse marks a first fragment as fragmented too; only a first fragment has our header.
+                if p.payload.len() < 8 {
+                    return Err(ParseError::Fragment);
+                }
+            }
+            (
+                IpMeta {
+                    src: IpAddr::V6(h.source_addr()),
+                    dst: IpAddr::V6(h.destination_addr()),
+                    ttl: h.hop_limit(),
+                    tos: h.traffic_class(),
+                    ident: 0,
+                    df: false,
+                    flow_label: Some(h.flow_label().value()),
+                },
+                p,
+                usize::from(h.payload_length()).checked_sub(v6.extensions().slice().len()),
+            )
+        }
+        LaxNetSlice::Arp(_) => return Err(ParseError::NotIp),
+    };
+    let proto = payload.ip_number.0;
+    // Lengths come from the IP header when it declares one (a snap length may have cut the capture short);
+    // a zero length (segmentation offload) falls back to what was captured.
+    let declared = declared.filter(|&d| d > 0);
+    let transport = match &sliced.transport {
+        Some(TransportSlice::Tcp(t)) => Transport::Tcp(TcpMeta {
+            src_port: t.source_port(),
+            dst_port: t.destination_port(),
+            seq: t.sequence_number(),
+            ack: t.acknowledgment_number(),
+            flags: flags_of(t.slice()),
+            window: t.window_size(),
+            options: TcpOptions::from_bytes(t.options()),
+            payload_len: declared.map_or(t.payload().len(), |d| {
+                d.saturating_sub(t.header_slice().len())
+            }) as u32,
+        }),
+        Some(TransportSlice::Icmpv4(icmp)) => icmp_v4(icmp.type_u8(), icmp.code_u8(), icmp.slice()),
+        Some(TransportSlice::Icmpv6(icmp)) => icmp_v6(icmp.type_u8(), icmp.code_u8(), icmp.slice()),
+        Some(TransportSlice::Udp(u)) => Transport::Udp {
+            src_port: u.source_port(),
+            dst_port: u.destination_port(),
+            payload_len: declared.map_or(u.payload().len(), |d| d.saturating_sub(8)) as u32,
+        },
+        _ => {
+            // The transport header was cut short or is of another protocol. A truncated ICMP error still
+            // matters (its type and code are in the first two bytes), so look at the raw bytes.
+            let raw = payload.payload;
+            match (proto, raw) {
+                (1, [t, c, ..]) => icmp_v4(*t, *c, raw),
+                (58, [t, c, ..]) => icmp_v6(*t, *c, raw),
+                _ => Transport::Other(proto),
+            }
+        }
+    };
+    Ok(Packet { ip, transport })
+}
+
+fn flags_of(tcp: &[u8]) -> TcpFlags {
+    let hi = tcp.get(12).map_or(0, |b| u16::from(b & 1) << 8);
+    let lo = tcp.get(13).map_or(0, |b| u16::from(*b));
+    TcpFlags(hi | lo)
+}
+
+fn icmp_v4(icmp_type: u8, code: u8, raw: &[u8]) -> Transport {
+    let kind = match icmp_type {
+        0 | 8 => {
+            return Transport::Echo {
+                reply: icmp_type == 0,
+                id: be16(raw, 4),
+                seq: be16(raw, 6),
+            }
+        }
+        3 => IcmpErrorKind::DestinationUnreachable(Unreachable::from_v4(code)),
+        4 => IcmpErrorKind::SourceQuench,
+        5 => IcmpErrorKind::Redirect(code),
+        11 => IcmpErrorKind::TimeExceeded(code),
+        12 => IcmpErrorKind::ParameterProblem(code),
+        _ => return Transport::IcmpOther { icmp_type, code },
+    };
+    Transport::IcmpError(IcmpError {
+        kind,
+        icmp_type,
+        code,
+        quote: raw.get(8..).and_then(parse_quote),
+    })
+}
+
+fn icmp_v6(icmp_type: u8, code: u8, raw: &[u8]) -> Transport {
+    let kind = match icmp_type {
+        128 | 129 => {
+            return Transport::Echo {
+                reply: icmp_type == 129,
+                id: be16(raw, 4),
+                seq: be16(raw, 6),
+            }
+        }
+        1 => IcmpErrorKind::DestinationUnreachable(Unreachable::from_v6(code)),
+        2 => IcmpErrorKind::PacketTooBig,
+        3 => IcmpErrorKind::TimeExceeded(code),
+        4 => IcmpErrorKind::ParameterProblem(code),
+        _ => return Transport::IcmpOther { icmp_type, code },
+    };
+    Transport::IcmpError(IcmpError {
+        kind,
+        icmp_type,
+        code,
+        quote: raw.get(8..).and_then(parse_quote),
+    })
+}
+
+fn be16(raw: &[u8], at: usize) -> u16 {
+    match raw.get(at..at + 2) {
+        Some(b) => u16::from_be_bytes([b[0], b[1]]),
+        None => 0,
+    }
+}
+
+fn be32(raw: &[u8], at: usize) -> Option<u32> {
+    raw.get(at..at + 4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// Parse the datagram quoted in an ICMP error. Lenient: the quote may be cut anywhere after the IP header.
+/// A quote of an ICMP error (an error about an error) is returned with `tcp: None`.
+fn parse_quote(quoted: &[u8]) -> Option<Quote> {
+    let sliced = LaxSlicedPacket::from_ip(quoted).ok()?;
+    let (src, dst, ttl, tos, payload) = match sliced.net.as_ref()? {
+        LaxNetSlice::Ipv4(v4) => {
+            let h = v4.header();
+            (
+                IpAddr::V4(h.source_addr()),
+                IpAddr::V4(h.destination_addr()),
+                h.ttl(),
+                (h.dcp().value() << 2) | h.ecn().value(),
+                v4.payload(),
+            )
+        }
+        LaxNetSlice::Ipv6(v6) => {
+            let h = v6.header();
+            (
+                IpAddr::V6(h.source_addr()),
+                IpAddr::V6(h.destination_addr()),
+                h.hop_limit(),
+                h.traffic_class(),
+                v6.payload(),
+            )
+        }
+        LaxNetSlice::Arp(_) => return None,
+    };
+    let protocol = payload.ip_number.0;
+    let bytes = payload.payload;
+    let tcp = if protocol == 6 {
+        match (be32(bytes, 0), be32(bytes, 4)) {
+            (Some(ports), Some(seq)) => Some(QuotedTcp {
+                src_port: (ports >> 16) as u16,
+                dst_port: ports as u16,
+                seq,
+                flags: bytes.get(13).map(|_| flags_of(bytes)),
+            }),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    Some(Quote {
+        src,
+        dst,
+        ttl,
+        tos,
+        protocol,
+        tcp,
+        transport_bytes: bytes.len().min(usize::from(u16::MAX)) as u16,
+    })
+}
+
+/// The unspecified address of the same family, for defaults.
+pub fn unspecified(v6: bool) -> IpAddr {
+    if v6 {
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    }
+}
