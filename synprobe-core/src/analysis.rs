@@ -948,3 +948,417 @@ fn judge_silence(a: &Attempt, b: &ServerBaseline) -> Judgement {
         ],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::{icmp_error, IpSpec, QuoteLen, TcpSpec, Timeline};
+    use crate::{EngineConfig, Report};
+
+    const C4: &str = "198.18.0.2";
+    const S4: &str = "198.18.9.9";
+    const C6: &str = "2001:db8::2";
+    const S6: &str = "2001:db8:9::9";
+
+    fn addr(a: &str) -> IpAddr {
+        a.parse().expect("test address")
+    }
+    fn out(c: &str, s: &str) -> IpSpec {
+        IpSpec::new(addr(c), addr(s))
+    }
+    fn back(c: &str, s: &str, ttl: u8) -> IpSpec {
+        IpSpec::new(addr(s), addr(c)).ttl(ttl)
+    }
+    fn run(t: &Timeline) -> Vec<Report> {
+        t.judge(EngineConfig::default())
+    }
+    fn for_port(reports: &[Report], port: u16) -> &Report {
+        reports
+            .iter()
+            .find(|r| r.attempt.probe.key.server_port.0 == port)
+            .expect("a report for the port")
+    }
+
+    /// A SYN to `port` from the client with `tos`, and the server-side reply built by `reply`.
+    fn exchange(
+        t: &mut Timeline,
+        ms: f64,
+        port: u16,
+        tos: u8,
+        reply: impl FnOnce(&TcpSpec) -> Option<Vec<u8>>,
+    ) {
+        let syn = TcpSpec::syn(40000 + port, port, 1000 + u32::from(port)).linux_options();
+        t.at(ms, syn.emit(&out(C4, S4).tos(tos)).expect("syn"));
+        if let Some(r) = reply(&syn) {
+            t.at(ms + 20.0, r);
+        }
+    }
+
+    #[test]
+    fn ttl_reading() {
+        assert_eq!(TtlReading::of(57).hops, HopCount(8));
+        assert_eq!(TtlReading::of(64).hops, HopCount(1));
+        assert_eq!(
+            (TtlReading::of(113).initial, TtlReading::of(113).hops),
+            (128, HopCount(16))
+        );
+        assert_eq!(
+            (TtlReading::of(250).initial, TtlReading::of(250).hops),
+            (255, HopCount(6))
+        );
+        assert_eq!(TtlReading::of(30).initial, 32);
+        assert_eq!(TtlReading::of(0).hops, HopCount(33));
+    }
+
+    #[test]
+    fn rst_four_hops_closer_than_the_synack_is_forged_even_when_it_comes_first() {
+        let mut t = Timeline::starting_at(1_700_000_000);
+        // The RST for port 81 is captured before the server's SYN-ACK for 443: the judgement must wait for it.
+        exchange(&mut t, 0.0, 81, 0, |s| {
+            Some(TcpSpec::rst_to(s).emit(&back(C4, S4, 61)).expect("rst"))
+        });
+        exchange(&mut t, 100.0, 443, 0, |s| {
+            Some(
+                TcpSpec::syn_ack_to(s, 7)
+                    .emit(&back(C4, S4, 57))
+                    .expect("syn-ack"),
+            )
+        });
+        let reports = run(&t);
+        assert_eq!(reports.len(), 2);
+        assert_eq!(
+            reports[0].attempt.probe.key.server_port.0, 81,
+            "order of attempts is kept"
+        );
+        let j = &for_port(&reports, 81).judgement;
+        assert_eq!(j.verdict, Verdict::FirewallRst);
+        assert_eq!(j.confidence, Confidence::High);
+        let rej = j.rejecter.expect("rejecter");
+        assert_eq!(
+            (rej.addr, rej.hops, rej.is_target),
+            (addr(S4), Some(HopCount(4)), false)
+        );
+        assert_eq!(j.target_hops, Some(HopCount(8)));
+        assert_eq!(j.evidence[0].code, "rst-closer-than-synack");
+        assert!(
+            j.evidence[0].implies.contains("4 hop(s) closer"),
+            "{:?}",
+            j.evidence[0]
+        );
+        assert_eq!(for_port(&reports, 443).judgement.verdict, Verdict::Open);
+    }
+
+    #[test]
+    fn rst_at_the_synack_distance_is_closed_and_a_tos_echo_makes_it_certain() {
+        let mut t = Timeline::starting_at(0);
+        exchange(&mut t, 0.0, 443, 0, |s| {
+            Some(
+                TcpSpec::syn_ack_to(s, 7)
+                    .emit(&back(C4, S4, 57))
+                    .expect("sa"),
+            )
+        });
+        exchange(&mut t, 100.0, 81, 0, |s| {
+            Some(TcpSpec::rst_to(s).emit(&back(C4, S4, 57)).expect("rst"))
+        });
+        exchange(&mut t, 200.0, 82, 0x10, |s| {
+            Some(
+                TcpSpec::rst_to(s)
+                    .emit(&back(C4, S4, 57).tos(0x10))
+                    .expect("rst"),
+            )
+        });
+        let reports = run(&t);
+        let plain = &for_port(&reports, 81).judgement;
+        assert_eq!(
+            (plain.verdict, plain.confidence),
+            (Verdict::Closed, Confidence::Medium)
+        );
+        assert!(plain
+            .evidence
+            .iter()
+            .any(|e| e.code == "host-rule-possible"));
+        let echoed = &for_port(&reports, 82).judgement;
+        assert_eq!(
+            (echoed.verdict, echoed.confidence),
+            (Verdict::Closed, Confidence::High)
+        );
+        let rej = echoed.rejecter.expect("the host");
+        assert!(rej.is_target);
+        assert_eq!(rej.hops, Some(HopCount(8)));
+    }
+
+    #[test]
+    fn rst_without_the_tos_echo_the_hosts_stack_gives_is_a_rule_on_the_host() {
+        let mut t = Timeline::starting_at(0);
+        exchange(&mut t, 0.0, 443, 0, |s| {
+            Some(
+                TcpSpec::syn_ack_to(s, 7)
+                    .emit(&back(C4, S4, 62))
+                    .expect("sa"),
+            )
+        });
+        exchange(&mut t, 100.0, 81, 0x10, |s| {
+            Some(
+                TcpSpec::rst_to(s)
+                    .emit(&back(C4, S4, 62).tos(0x10))
+                    .expect("stack rst"),
+            )
+        });
+        exchange(&mut t, 200.0, 8080, 0x10, |s| {
+            Some(
+                TcpSpec::rst_to(s)
+                    .emit(&back(C4, S4, 62))
+                    .expect("REJECT rst"),
+            )
+        });
+        let reports = run(&t);
+        let j = &for_port(&reports, 8080).judgement;
+        assert_eq!(
+            (j.verdict, j.confidence),
+            (Verdict::FirewallRst, Confidence::High)
+        );
+        let rej = j.rejecter.expect("rejecter");
+        assert!(rej.is_target);
+        assert_eq!(rej.hops, j.target_hops);
+        assert_eq!(rej.hops, Some(HopCount(3)));
+        assert_eq!(j.evidence[0].code, "rst-tos-zero");
+        assert_eq!(for_port(&reports, 81).judgement.verdict, Verdict::Closed);
+    }
+
+    #[test]
+    fn rst_from_a_stack_with_another_initial_ttl_is_forged() {
+        let mut t = Timeline::starting_at(0);
+        exchange(&mut t, 0.0, 443, 0, |s| {
+            Some(
+                TcpSpec::syn_ack_to(s, 7)
+                    .emit(&back(C4, S4, 113))
+                    .expect("sa"),
+            )
+        });
+        exchange(&mut t, 100.0, 445, 0, |s| {
+            Some(TcpSpec::rst_to(s).emit(&back(C4, S4, 60)).expect("rst"))
+        });
+        let reports = run(&t);
+        let j = &for_port(&reports, 445).judgement;
+        assert_eq!(
+            (j.verdict, j.confidence),
+            (Verdict::FirewallRst, Confidence::High)
+        );
+        assert_eq!(j.evidence[0].code, "rst-initial-ttl-differs");
+    }
+
+    #[test]
+    fn a_windows_host_at_ttl_128_is_closed_not_forged() {
+        let mut t = Timeline::starting_at(0);
+        exchange(&mut t, 0.0, 3389, 0, |s| {
+            Some(
+                TcpSpec::syn_ack_to(s, 7)
+                    .emit(&back(C4, S4, 118))
+                    .expect("sa"),
+            )
+        });
+        exchange(&mut t, 100.0, 81, 0, |s| {
+            Some(TcpSpec::rst_to(s).emit(&back(C4, S4, 118)).expect("rst"))
+        });
+        let reports = run(&t);
+        let j = &for_port(&reports, 81).judgement;
+        assert_eq!(j.verdict, Verdict::Closed);
+        assert_eq!(j.target_hops, Some(HopCount(11)));
+    }
+
+    #[test]
+    fn a_lone_rst_is_closed_with_low_confidence_and_says_why() {
+        let mut t = Timeline::starting_at(0);
+        exchange(&mut t, 0.0, 81, 0, |s| {
+            Some(TcpSpec::rst_to(s).emit(&back(C4, S4, 61)).expect("rst"))
+        });
+        let j = &run(&t)[0].judgement;
+        assert_eq!(
+            (j.verdict, j.confidence),
+            (Verdict::Closed, Confidence::Low)
+        );
+        assert!(j.evidence.iter().any(|e| e.code == "no-baseline"));
+    }
+
+    #[test]
+    fn ipv6_rst_with_flow_label_zero_where_the_host_labels_its_packets() {
+        let mut t = Timeline::starting_at(0);
+        let syn = TcpSpec::syn(40000, 443, 1).linux_options();
+        t.at(0.0, syn.emit(&out(C6, S6).flow_label(0x111)).expect("syn"));
+        t.at(
+            1.0,
+            TcpSpec::syn_ack_to(&syn, 9)
+                .emit(&back(C6, S6, 62).flow_label(0xabcde))
+                .expect("sa"),
+        );
+        let syn2 = TcpSpec::syn(40001, 81, 2).linux_options();
+        t.at(
+            10.0,
+            syn2.emit(&out(C6, S6).flow_label(0x222)).expect("syn"),
+        );
+        t.at(
+            11.0,
+            TcpSpec::rst_to(&syn2).emit(&back(C6, S6, 62)).expect("rst"),
+        );
+        let syn3 = TcpSpec::syn(40002, 82, 3).linux_options();
+        t.at(
+            20.0,
+            syn3.emit(&out(C6, S6).flow_label(0x333)).expect("syn"),
+        );
+        t.at(
+            21.0,
+            TcpSpec::rst_to(&syn3)
+                .emit(&back(C6, S6, 62).flow_label(0x5555))
+                .expect("rst"),
+        );
+        let reports = run(&t);
+        let forged = &for_port(&reports, 81).judgement;
+        assert_eq!(
+            (forged.verdict, forged.confidence),
+            (Verdict::FirewallRst, Confidence::Medium)
+        );
+        assert!(forged.rejecter.expect("rejecter").is_target);
+        let stack = &for_port(&reports, 82).judgement;
+        assert_eq!(
+            (stack.verdict, stack.confidence),
+            (Verdict::Closed, Confidence::High)
+        );
+    }
+
+    fn icmp_case(from: &str, t: u8, code: u8, quote: QuoteLen, router_ttl: u8) -> Judgement {
+        let mut tl = Timeline::starting_at(0);
+        let syn = TcpSpec::syn(40000, 443, 77).linux_options();
+        let sent = syn.emit(&out(C4, S4)).expect("syn");
+        tl.at(0.0, sent.clone());
+        let mut quoted = sent;
+        quoted[8] = 62; // the TTL left where the error was raised
+        let router = IpSpec::new(addr(from), addr(C4)).ttl(router_ttl);
+        tl.at(
+            3.0,
+            icmp_error(&router, t, code, &quoted, quote).expect("icmp"),
+        );
+        run(&tl).remove(0).judgement
+    }
+
+    #[test]
+    fn icmp_admin_prohibited_from_a_router_names_the_router_and_hop() {
+        let j = icmp_case("198.18.1.1", 3, 13, QuoteLen::Minimal, 63);
+        assert_eq!(
+            (j.verdict, j.confidence),
+            (Verdict::IcmpRejected, Confidence::High)
+        );
+        let rej = j.rejecter.expect("router");
+        assert_eq!(
+            (rej.addr, rej.hops, rej.is_target),
+            (addr("198.18.1.1"), Some(HopCount(2)), false)
+        );
+        assert!(j
+            .headline
+            .contains("Communication administratively filtered"));
+        assert!(j
+            .evidence
+            .iter()
+            .any(|e| e.code == "icmp-quote" && e.observed.contains("8 bytes")));
+    }
+
+    #[test]
+    fn icmp_port_unreachable_from_the_target_itself() {
+        let j = icmp_case(S4, 3, 3, QuoteLen::Full, 62);
+        assert_eq!(j.verdict, Verdict::IcmpRejected);
+        assert!(j.rejecter.expect("target").is_target);
+    }
+
+    #[test]
+    fn icmp_host_unreachable_is_a_routing_failure() {
+        let j = icmp_case("198.18.1.1", 3, 1, QuoteLen::Full, 64);
+        assert_eq!(j.verdict, Verdict::Unreachable);
+        assert_eq!(j.rejecter.expect("router").hops, Some(HopCount(1)));
+    }
+
+    #[test]
+    fn time_exceeded_on_a_ttl_limited_probe_is_low_confidence() {
+        let mut tl = Timeline::starting_at(0);
+        let syn = TcpSpec::syn(40000, 443, 77);
+        let sent = syn.emit(&out(C4, S4).ttl(2)).expect("syn");
+        tl.at(0.0, sent.clone());
+        let router = IpSpec::new(addr("198.18.1.2"), addr(C4)).ttl(63);
+        tl.at(
+            1.0,
+            icmp_error(&router, 11, 0, &sent, QuoteLen::Full).expect("icmp"),
+        );
+        let j = run(&tl).remove(0).judgement;
+        assert_eq!(
+            (j.verdict, j.confidence),
+            (Verdict::Unreachable, Confidence::Low)
+        );
+    }
+
+    #[test]
+    fn silence_is_filtered_and_certain_when_the_host_answers_elsewhere() {
+        let mut t = Timeline::starting_at(0);
+        exchange(&mut t, 0.0, 443, 0, |s| {
+            Some(
+                TcpSpec::syn_ack_to(s, 7)
+                    .emit(&back(C4, S4, 57))
+                    .expect("sa"),
+            )
+        });
+        let syn = TcpSpec::syn(41000, 8443, 5);
+        for ms in [100.0, 1100.0, 3100.0] {
+            t.at(ms, syn.emit(&out(C4, S4)).expect("syn"));
+        }
+        t.at(
+            20_000.0,
+            TcpSpec::syn(42000, 1, 1)
+                .emit(&out(C4, "198.18.7.7"))
+                .expect("later frame"),
+        );
+        let reports = run(&t);
+        let j = &for_port(&reports, 8443).judgement;
+        assert_eq!(
+            (j.verdict, j.confidence),
+            (Verdict::Filtered, Confidence::High)
+        );
+        assert_eq!(for_port(&reports, 8443).attempt.syn_count, 3);
+        let lone = &for_port(&reports, 1).judgement;
+        assert_eq!(
+            (lone.verdict, lone.confidence),
+            (Verdict::Filtered, Confidence::Low)
+        );
+        assert!(lone.evidence.iter().any(|e| e.code == "capture-ended"));
+    }
+
+    #[test]
+    fn the_hold_back_queue_is_bounded() {
+        let mut t = Timeline::starting_at(0);
+        for i in 0..50u16 {
+            // 5 s apart: each attempt leaves the matcher before the next, so only the hold-back queue holds them.
+            exchange(&mut t, f64::from(i) * 5000.0, 1000 + i, 0, |s| {
+                Some(TcpSpec::rst_to(s).emit(&back(C4, S4, 61)).expect("rst"))
+            });
+        }
+        let config = EngineConfig {
+            analyzer: AnalyzerConfig {
+                max_pending: 5,
+                ..AnalyzerConfig::default()
+            },
+            ..EngineConfig::default()
+        };
+        let mut engine = crate::Engine::new(config);
+        let mut max_open = 0;
+        for (ts, f) in t.ethernet_frames() {
+            let _ = engine.push_frame(crate::LinkType::ETHERNET, ts, &f, f.len() as u32);
+            while engine.pop_report().is_some() {}
+            max_open = max_open.max(engine.open_attempts());
+        }
+        assert!(
+            max_open <= 5 + 1,
+            "held back at most max_pending (+ 1 in flight): {max_open}"
+        );
+        assert!(
+            max_open >= 5,
+            "RSTs with no baseline are held back: {max_open}"
+        );
+    }
+}

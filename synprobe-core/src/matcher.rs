@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Attempt, Closure, FlowKey, Isn, Observed, Port, Probe, Reply, ReplyKind, Ttl};
 use crate::time::{Duration, Timestamp};
+#[cfg(test)]
+use crate::wire::TcpFlags;
 use crate::wire::Transport;
 
 type Hasher = foldhash::fast::RandomState;
@@ -339,5 +341,260 @@ impl Matcher {
         attempt.closure = closure;
         attempt.closed_at = at;
         self.closed.push_back(attempt);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::{icmp_error, IpSpec, QuoteLen, TcpSpec};
+    use crate::capture::LinkType;
+    use crate::wire::parse_frame;
+
+    const CLIENT: &str = "198.18.0.2";
+    const SERVER: &str = "198.18.2.2";
+
+    struct Feed {
+        m: Matcher,
+        frame: u64,
+    }
+
+    impl Feed {
+        fn new(config: MatchConfig) -> Self {
+            Feed {
+                m: Matcher::new(config),
+                frame: 0,
+            }
+        }
+        fn push(&mut self, ms: i64, bytes: &[u8]) {
+            self.frame += 1;
+            let ts = Timestamp(ms * 1_000_000);
+            let packet = parse_frame(LinkType::RAW, bytes).expect("test frame parses");
+            self.m.advance(ts);
+            self.m.observe(&Observed {
+                frame: self.frame,
+                ts,
+                len: bytes.len() as u32,
+                packet,
+            });
+        }
+        fn closed(&mut self) -> Vec<Attempt> {
+            std::iter::from_fn(|| self.m.pop_closed()).collect()
+        }
+    }
+
+    fn ip() -> IpSpec {
+        IpSpec::new(CLIENT.parse().expect("addr"), SERVER.parse().expect("addr"))
+    }
+    fn syn(port: u16, isn: u32) -> (TcpSpec, Vec<u8>) {
+        let s = TcpSpec::syn(40000, port, isn);
+        let b = s.emit(&ip()).expect("build");
+        (s, b)
+    }
+
+    #[test]
+    fn retransmissions_with_same_isn_are_one_attempt() {
+        let mut f = Feed::new(MatchConfig::default());
+        let (s, b) = syn(80, 10);
+        f.push(0, &b);
+        f.push(1000, &b);
+        f.push(3000, &b);
+        f.push(
+            3010,
+            &TcpSpec::syn_ack_to(&s, 99)
+                .emit(&ip().reversed())
+                .expect("build"),
+        );
+        f.m.finish(Timestamp(10_000_000_000));
+        let closed = f.closed();
+        assert_eq!(closed.len(), 1);
+        let a = &closed[0];
+        assert_eq!(
+            (a.syn_count, a.retransmissions(), a.replies.len()),
+            (3, 2, 1)
+        );
+        assert_eq!(a.decisive_reply().map(|r| r.kind), Some(ReplyKind::SynAck));
+        assert_eq!(f.m.stats().retransmissions, 2);
+        assert_eq!(f.m.stats().attempts, 1);
+    }
+
+    #[test]
+    fn windows_backoff_of_three_then_six_seconds_stays_one_attempt() {
+        let mut f = Feed::new(MatchConfig::default());
+        let (_, b) = syn(80, 10);
+        f.push(0, &b);
+        f.push(3015, &b);
+        f.push(9030, &b);
+        f.push(60_000, &syn(81, 11).1);
+        let closed = f.closed();
+        assert_eq!(closed.len(), 1, "closed by the later frame's time");
+        assert_eq!(closed[0].syn_count, 3);
+        assert_eq!(closed[0].closure, Closure::TimedOut);
+    }
+
+    #[test]
+    fn without_following_retransmissions_the_plain_timeout_splits() {
+        let mut f = Feed::new(MatchConfig {
+            follow_retransmissions: false,
+            ..MatchConfig::default()
+        });
+        let (_, b) = syn(80, 10);
+        f.push(0, &b);
+        f.push(3015, &b);
+        assert_eq!(f.closed().len(), 1);
+        assert_eq!(f.m.in_flight(), 1);
+    }
+
+    #[test]
+    fn rst_with_wrong_ack_is_kept_as_inexact() {
+        let mut f = Feed::new(MatchConfig::default());
+        let (s, b) = syn(81, 1000);
+        f.push(0, &b);
+        f.push(
+            5,
+            &TcpSpec::rst_to(&s)
+                .ack(77)
+                .emit(&ip().reversed())
+                .expect("build"),
+        );
+        f.m.finish(Timestamp(1));
+        let a = f.closed().remove(0);
+        assert_eq!(a.replies.len(), 1);
+        assert!(!a.replies[0].exact);
+        assert_eq!(f.m.stats().inexact_replies, 1);
+    }
+
+    #[test]
+    fn icmp_matches_on_quoted_tuple_and_sequence_even_with_eight_bytes() {
+        let mut f = Feed::new(MatchConfig::default());
+        let (_, b) = syn(443, 0xabcdef);
+        f.push(0, &b);
+        let router = IpSpec::new(
+            "198.18.1.1".parse().expect("addr"),
+            CLIENT.parse().expect("addr"),
+        );
+        f.push(
+            2,
+            &icmp_error(&router, 3, 13, &b, QuoteLen::Minimal).expect("build"),
+        );
+        f.m.finish(Timestamp(0));
+        let a = f.closed().remove(0);
+        assert_eq!(
+            a.replies[0].kind,
+            ReplyKind::Unreachable(crate::wire::Unreachable::AdminProhibited)
+        );
+        assert!(a.replies[0].exact);
+    }
+
+    #[test]
+    fn strays_are_counted_and_replies_before_their_syn_do_not_match() {
+        let mut f = Feed::new(MatchConfig::default());
+        let (s, b) = syn(80, 5);
+        // Reordered: the SYN-ACK is captured before the SYN (two capture points merged): a stray.
+        f.push(
+            0,
+            &TcpSpec::syn_ack_to(&s, 1)
+                .emit(&ip().reversed())
+                .expect("build"),
+        );
+        f.push(1, &b);
+        let other = TcpSpec::syn(40001, 22, 9);
+        f.push(
+            2,
+            &TcpSpec::rst_to(&other)
+                .emit(&ip().reversed())
+                .expect("build"),
+        );
+        let router = IpSpec::new(
+            "198.18.1.1".parse().expect("addr"),
+            CLIENT.parse().expect("addr"),
+        );
+        f.push(
+            3,
+            &icmp_error(
+                &router,
+                3,
+                3,
+                &other.emit(&ip()).expect("build"),
+                QuoteLen::Full,
+            )
+            .expect("build"),
+        );
+        f.m.finish(Timestamp(10));
+        assert_eq!(f.m.stats().stray_tcp, 2);
+        assert_eq!(f.m.stats().stray_icmp, 1);
+        let a = f.closed().remove(0);
+        assert!(a.replies.is_empty());
+        assert_eq!(a.closure, Closure::EndOfInput);
+    }
+
+    #[test]
+    fn expiry_closes_silent_attempts_and_frees_the_table() {
+        let mut f = Feed::new(MatchConfig::default());
+        for i in 0..100u16 {
+            f.push(i64::from(i), &syn(1000 + i, u32::from(i)).1);
+        }
+        assert_eq!(f.m.in_flight(), 100);
+        f.m.advance(Timestamp(
+            3_000_000_000 + 1000 * 1_000_000 + 100 * 1_000_000,
+        ));
+        assert_eq!(f.m.in_flight(), 0);
+        let closed = f.closed();
+        assert_eq!(closed.len(), 100);
+        assert!(closed
+            .iter()
+            .all(|a| a.replies.is_empty() && a.closure == Closure::TimedOut));
+        // Closed in the order they were opened.
+        assert!(closed.windows(2).all(|w| w[0].probe.ts <= w[1].probe.ts));
+    }
+
+    #[test]
+    fn the_cap_evicts_the_oldest_and_counts_it() {
+        let mut f = Feed::new(MatchConfig {
+            max_in_flight: 10,
+            ..MatchConfig::default()
+        });
+        for i in 0..25u16 {
+            f.push(0, &syn(1000 + i, u32::from(i)).1);
+        }
+        assert_eq!(f.m.in_flight(), 10);
+        assert_eq!(f.m.stats().evicted, 15);
+        let closed = f.closed();
+        assert_eq!(closed.len(), 15);
+        assert!(closed.iter().all(|a| a.closure == Closure::Evicted));
+        assert_eq!(closed[0].probe.key.server_port, Port(1000));
+    }
+
+    #[test]
+    fn a_new_isn_on_the_same_tuple_supersedes_the_old_attempt() {
+        let mut f = Feed::new(MatchConfig::default());
+        f.push(0, &syn(80, 1).1);
+        f.push(10, &syn(80, 2).1);
+        let closed = f.closed();
+        assert_eq!(closed.len(), 1);
+        assert_eq!(
+            (closed[0].probe.isn, closed[0].closure),
+            (Isn(1), Closure::Superseded)
+        );
+        assert_eq!(f.m.stats().attempts, 2);
+    }
+
+    #[test]
+    fn the_clients_own_rst_after_a_syn_ack_is_kept_as_ours() {
+        let mut f = Feed::new(MatchConfig::default());
+        let (s, b) = syn(80, 1);
+        f.push(0, &b);
+        f.push(
+            1,
+            &TcpSpec::syn_ack_to(&s, 50)
+                .emit(&ip().reversed())
+                .expect("build"),
+        );
+        let ours = TcpSpec::syn(40000, 80, 2).flags(TcpFlags::RST);
+        f.push(2, &ours.emit(&ip()).expect("build"));
+        f.m.finish(Timestamp(3));
+        let a = f.closed().remove(0);
+        assert_eq!(a.client_frames.len(), 1);
+        assert_eq!(f.m.stats().stray_tcp, 0);
     }
 }

@@ -622,6 +622,14 @@ pub fn parse_frame(link: LinkType, data: &[u8]) -> Result<Packet, ParseError> {
     let sliced = match link {
         LinkType::ETHERNET => LaxSlicedPacket::from_ethernet(data)
             .map_err(|_| ParseError::Malformed("Ethernet header"))?,
+        LinkType::ETHERNET_MPACKET => {
+            // 802.3br: a 7-byte preamble and a start-of-mPacket delimiter precede the Ethernet frame.
+            let frame = data
+                .get(8..)
+                .ok_or(ParseError::Malformed("802.3br mPacket header"))?;
+            LaxSlicedPacket::from_ethernet(frame)
+                .map_err(|_| ParseError::Malformed("Ethernet header"))?
+        }
         LinkType::RAW | LinkType::RAW_12 | LinkType::RAW_14 | LinkType::IPV4 | LinkType::IPV6 => {
             LaxSlicedPacket::from_ip(data).map_err(|_| ParseError::Malformed("IP header"))?
         }
@@ -887,5 +895,268 @@ pub fn unspecified(v6: bool) -> IpAddr {
         IpAddr::V6(Ipv6Addr::UNSPECIFIED)
     } else {
         IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::{echo, ethernet, icmp_error, IpSpec, QuoteLen, TcpSpec};
+
+    fn v4(a: &str) -> IpAddr {
+        a.parse().expect("test address")
+    }
+
+    fn client_v4() -> IpSpec {
+        IpSpec::new(v4("198.18.0.2"), v4("198.18.2.2"))
+            .ttl(64)
+            .tos(0x10)
+            .ident(4242)
+    }
+    fn client_v6() -> IpSpec {
+        IpSpec::new(v4("2001:db8::2"), v4("2001:db8:2::2"))
+            .ttl(64)
+            .tos(0x10)
+            .flow_label(0x12345)
+    }
+
+    #[test]
+    fn syn_round_trip_v4_keeps_every_field() {
+        let syn = TcpSpec::syn(40000, 443, 0xdead_beef).linux_options();
+        let frame = ethernet(&syn.emit(&client_v4()).expect("build"));
+        let p = parse_frame(LinkType::ETHERNET, &frame).expect("parse");
+        assert_eq!(p.ip.src, v4("198.18.0.2"));
+        assert_eq!(p.ip.dst, v4("198.18.2.2"));
+        assert_eq!(
+            (p.ip.ttl, p.ip.tos, p.ip.ident, p.ip.df),
+            (64, 0x10, 4242, true)
+        );
+        assert_eq!(p.ip.flow_label, None);
+        let t = p.tcp().expect("tcp");
+        assert_eq!((t.src_port, t.dst_port, t.seq), (40000, 443, 0xdead_beef));
+        assert!(t.flags.is_syn_only());
+        assert_eq!(t.options.mss(), Some(1460));
+        assert_eq!(t.options.window_scale(), Some(7));
+        assert!(t.options.sack_permitted());
+        assert_eq!(t.options.timestamps(), Some((1, 0)));
+        assert_eq!(t.options.layout(), "M,S,T,N,W");
+        assert_eq!(
+            t.payload_len, 0,
+            "Ethernet padding must not count as payload"
+        );
+    }
+
+    #[test]
+    fn syn_round_trip_v6_keeps_traffic_class_and_flow_label() {
+        let syn = TcpSpec::syn(40000, 443, 7);
+        let p = parse_frame(LinkType::RAW, &syn.emit(&client_v6()).expect("build")).expect("parse");
+        assert!(p.ip.is_v6());
+        assert_eq!(
+            (p.ip.ttl, p.ip.tos, p.ip.flow_label),
+            (64, 0x10, Some(0x12345))
+        );
+        assert_eq!(p.tcp().expect("tcp").seq, 7);
+    }
+
+    #[test]
+    fn rst_ack_and_syn_ack_flags() {
+        let syn = TcpSpec::syn(40000, 81, 100);
+        let back = client_v4().reversed();
+        let rst = parse_frame(
+            LinkType::RAW,
+            &TcpSpec::rst_to(&syn).emit(&back).expect("build"),
+        )
+        .expect("parse");
+        let t = rst.tcp().expect("tcp");
+        assert!(t.flags.is_rst() && t.flags.has(TcpFlags::ACK));
+        assert_eq!((t.seq, t.ack, t.window), (0, 101, 0));
+        assert_eq!(t.flags.names(), "RST, ACK");
+        let sa = parse_frame(
+            LinkType::RAW,
+            &TcpSpec::syn_ack_to(&syn, 5).emit(&back).expect("build"),
+        )
+        .expect("parse");
+        assert!(sa.tcp().expect("tcp").flags.is_syn_ack());
+    }
+
+    fn quoted_error(ip: &IpSpec, t: u8, c: u8, quote: QuoteLen) -> Packet {
+        let syn = TcpSpec::syn(40000, 443, 0x0102_0304).linux_options();
+        let offending = syn.emit(&ip.ttl(61)).expect("build");
+        let router = IpSpec::new(
+            if ip.src.is_ipv6() {
+                v4("2001:db8:1::1")
+            } else {
+                v4("198.18.1.1")
+            },
+            ip.src,
+        )
+        .ttl(63);
+        parse_frame(
+            LinkType::RAW,
+            &icmp_error(&router, t, c, &offending, quote).expect("build"),
+        )
+        .expect("parse")
+    }
+
+    #[test]
+    fn icmp_v4_unreachable_with_full_and_minimal_quote() {
+        for (quote, tcp_bytes, flags) in [(QuoteLen::Full, 40, true), (QuoteLen::Minimal, 8, false)]
+        {
+            let p = quoted_error(&client_v4(), 3, 13, quote);
+            let e = p.icmp_error().expect("icmp error");
+            assert_eq!(
+                e.kind,
+                IcmpErrorKind::DestinationUnreachable(Unreachable::AdminProhibited)
+            );
+            let q = e.quote.expect("quote");
+            assert_eq!(
+                (q.src, q.dst, q.ttl, q.protocol),
+                (v4("198.18.0.2"), v4("198.18.2.2"), 61, 6)
+            );
+            assert_eq!(q.transport_bytes, tcp_bytes);
+            let qt = q.tcp.expect("quoted tcp");
+            assert_eq!(
+                (qt.src_port, qt.dst_port, qt.seq),
+                (40000, 443, 0x0102_0304)
+            );
+            assert_eq!(qt.flags.is_some(), flags);
+        }
+    }
+
+    #[test]
+    fn icmp_v6_unreachable_and_time_exceeded() {
+        let p = quoted_error(&client_v6(), 1, 4, QuoteLen::Full);
+        let e = p.icmp_error().expect("icmpv6 error");
+        assert_eq!(
+            e.kind,
+            IcmpErrorKind::DestinationUnreachable(Unreachable::V6PortUnreachable)
+        );
+        assert!(Unreachable::V6PortUnreachable.is_rejection());
+        assert_eq!(
+            e.quote.and_then(|q| q.tcp).map(|t| t.seq),
+            Some(0x0102_0304)
+        );
+        let p = quoted_error(&client_v6(), 3, 0, QuoteLen::Minimal);
+        assert_eq!(
+            p.icmp_error().expect("error").kind,
+            IcmpErrorKind::TimeExceeded(0)
+        );
+        let p = quoted_error(&client_v4(), 11, 0, QuoteLen::Minimal);
+        assert_eq!(
+            p.icmp_error().expect("error").kind,
+            IcmpErrorKind::TimeExceeded(0)
+        );
+    }
+
+    #[test]
+    fn unknown_codes_are_kept_not_rejected() {
+        let p = quoted_error(&client_v4(), 3, 77, QuoteLen::Minimal);
+        assert_eq!(
+            p.icmp_error().expect("error").kind,
+            IcmpErrorKind::DestinationUnreachable(Unreachable::Unknown(77))
+        );
+        assert!(!Unreachable::Unknown(77).is_rejection());
+        assert!(Unreachable::from_v4(13).is_rejection());
+        assert!(!Unreachable::from_v4(1).is_rejection());
+        assert!(!Unreachable::from_v6(0).is_rejection());
+    }
+
+    #[test]
+    fn echo_reply_is_recognised() {
+        let p = parse_frame(
+            LinkType::RAW,
+            &echo(&client_v4().reversed(), true, 9, 3).expect("build"),
+        )
+        .expect("parse");
+        assert_eq!(
+            p.transport,
+            Transport::Echo {
+                reply: true,
+                id: 9,
+                seq: 3
+            }
+        );
+    }
+
+    #[test]
+    fn link_types_null_loop_sll_sll2() {
+        let ip = TcpSpec::syn(1, 2, 3).emit(&client_v4()).expect("build");
+        let mut null = 2u32.to_le_bytes().to_vec();
+        null.extend_from_slice(&ip);
+        assert!(parse_frame(LinkType::NULL, &null)
+            .expect("null")
+            .tcp()
+            .is_some());
+        let mut lo = 2u32.to_be_bytes().to_vec();
+        lo.extend_from_slice(&ip);
+        assert!(parse_frame(LinkType::LOOP, &lo)
+            .expect("loop")
+            .tcp()
+            .is_some());
+        let mut sll = vec![0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 0, 1, 0, 0x08, 0x00];
+        sll.extend_from_slice(&ip);
+        assert!(parse_frame(LinkType::LINUX_SLL, &sll)
+            .expect("sll")
+            .tcp()
+            .is_some());
+        let mut sll2 = vec![
+            0x08, 0x00, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 2, 0, 0, 0, 0, 0, 1, 0,
+        ];
+        sll2.extend_from_slice(&ip);
+        assert!(parse_frame(LinkType::LINUX_SLL2, &sll2)
+            .expect("sll2")
+            .tcp()
+            .is_some());
+        assert_eq!(
+            parse_frame(LinkType(147), &ip),
+            Err(ParseError::UnsupportedLink(LinkType(147)))
+        );
+    }
+
+    #[test]
+    fn hostile_bytes_are_errors_not_panics() {
+        // Bad IHL, lengths past the end, truncated headers, garbage: every prefix of a real frame too.
+        let frame = ethernet(
+            &TcpSpec::syn(1, 2, 3)
+                .linux_options()
+                .emit(&client_v4())
+                .expect("build"),
+        );
+        for n in 0..frame.len() {
+            let _ = parse_frame(LinkType::ETHERNET, &frame[..n]);
+        }
+        let mut bad_ihl = frame.clone();
+        bad_ihl[14] = 0x41; // IHL 1
+        assert!(parse_frame(LinkType::ETHERNET, &bad_ihl).is_err());
+        let mut bad_offset = frame.clone();
+        bad_offset[14 + 20 + 12] = 0xf0; // TCP data offset 60 bytes, past the end
+        let _ = parse_frame(LinkType::ETHERNET, &bad_offset);
+        // An ICMP error quoting another ICMP error, and one quoting garbage.
+        let router = IpSpec::new(v4("198.18.1.1"), v4("198.18.0.2"));
+        let inner = icmp_error(&router, 3, 3, &[0x45; 28], QuoteLen::Full).expect("build");
+        let outer = icmp_error(&router, 3, 1, &inner, QuoteLen::Full).expect("build");
+        let p = parse_frame(LinkType::RAW, &outer).expect("parse");
+        assert!(p
+            .icmp_error()
+            .expect("error")
+            .quote
+            .is_some_and(|q| q.tcp.is_none()));
+        let garbage = icmp_error(&router, 3, 1, &[0xff; 30], QuoteLen::Full).expect("build");
+        assert!(parse_frame(LinkType::RAW, &garbage)
+            .expect("parse")
+            .icmp_error()
+            .expect("error")
+            .quote
+            .is_none());
+    }
+
+    #[test]
+    fn tcp_option_iterator_stops_on_malformed_lengths() {
+        let o = TcpOptions::from_bytes(&[2, 4, 5, 0xb4, 3, 0, 1, 8]);
+        let all: Vec<TcpOption> = o.iter().collect();
+        assert_eq!(all, vec![TcpOption::Mss(1460), TcpOption::Unknown(3)]);
+        let o = TcpOptions::from_bytes(&[8, 200, 1, 2]);
+        assert_eq!(o.iter().collect::<Vec<_>>(), vec![TcpOption::Unknown(8)]);
+        assert_eq!(TcpOptions::from_bytes(&[1, 1, 0, 2, 4]).layout(), "N,N,E");
     }
 }

@@ -34,6 +34,7 @@
 mod input;
 mod pcap;
 mod pcapng;
+mod write;
 #[cfg(test)]
 mod tests;
 
@@ -44,6 +45,7 @@ use std::path::{Path, PathBuf};
 
 use crate::time::Timestamp;
 use input::Input;
+pub use write::{PcapNgWriter, PcapWriter};
 
 /// The size of the reader's own buffer (it grows only for a record larger than this).
 pub const DEFAULT_BUFFER_SIZE: usize = 1 << 20;
