@@ -132,7 +132,7 @@ pub fn replay(args: &ReplayArgs) -> io::Result<u8> {
         summary_table(&mut out, &summary.rows(), &summary.totals())?;
         writeln!(
             out,
-            "\n{} frames read ({} not IP, {} malformed, {} of unsupported link types{}); {} attempts, {} SYN retransmissions, {} stray replies, {} evicted",
+            "\n{} frames read ({} not IP, {} malformed, {} of unsupported link types{}); {} attempt(s), {} SYN retransmission(s), {} stray and {} late repl(ies), {} rebuilt from ICMP quotes, {} evicted",
             stats.frames.frames,
             stats.frames.not_ip,
             stats.frames.malformed,
@@ -141,6 +141,8 @@ pub fn replay(args: &ReplayArgs) -> io::Result<u8> {
             summary.totals().attempts,
             stats.matching.retransmissions,
             stats.matching.strays(),
+            stats.matching.late_replies,
+            stats.matching.rebuilt_from_icmp,
             stats.matching.evicted,
         )?;
     }
@@ -174,10 +176,10 @@ fn human_line(out: &mut impl Write, r: &Report, t0: Timestamp, trace: bool) -> i
     );
     let verdict = format!("{} ({})", j.verdict, j.confidence);
     let why = j.evidence.first().map_or("", |e| e.observed.as_str());
-    let retx = if a.syn_count > 1 {
-        format!(" [{} SYNs]", a.syn_count)
-    } else {
-        String::new()
+    let retx = match a.syn_count {
+        0 => " [SYN not captured]".to_string(),
+        1 => String::new(),
+        n => format!(" [{n} SYNs]"),
     };
     writeln!(
         out,

@@ -730,15 +730,21 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
     let server = a.probe.key.server;
     let src = r.source();
     let is_target = src == server;
+    // An error from the client's own address: its own firewall (OUTPUT chain) refused the SYN before it left.
+    let is_self = src == a.probe.key.client && !is_target;
     let reading = TtlReading::of(r.seen.packet.ip.ttl);
     let rtt = rtt_of(a, r);
     let target_hops = b.target_hops();
-    let hops = if is_target {
+    let hops = if is_self {
+        Some(HopCount(0))
+    } else if is_target {
         target_hops.or(Some(reading.hops))
     } else {
         Some(reading.hops)
     };
-    let who = if is_target {
+    let who = if is_self {
+        format!("the sending host {src} itself")
+    } else if is_target {
         format!("the target {src} itself")
     } else {
         format!("{src} at hop {}", reading.hops.0)
@@ -770,7 +776,20 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
                     None => "the packet could not be delivered".to_string(),
                 },
             ));
-            if code.is_rejection() {
+            if code.is_rejection() && is_self {
+                (
+                    Verdict::IcmpRejected,
+                    Confidence::High,
+                    format!(
+                        "{}: rejected by a firewall rule on the sending host {src} itself (ICMP {text}); the SYN never left it",
+                        port_desc(a)
+                    ),
+                    vec![
+                        format!("On {src}: look for a REJECT rule in the OUTPUT chain: `iptables -S OUTPUT`, `ip6tables -S OUTPUT`, `nft list ruleset`"),
+                        "Local security software (a host firewall, a container or VPN policy) can install such rules".into(),
+                    ],
+                )
+            } else if code.is_rejection() {
                 (
                     Verdict::IcmpRejected,
                     Confidence::High,
@@ -846,6 +865,13 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
     };
     if let Some(q) = quote_note {
         evidence.push(q);
+    }
+    if a.syn_count == 0 {
+        evidence.push(Evidence::new(
+            "syn-not-captured",
+            "the SYN itself is not in the capture",
+            "the attempt was rebuilt from the SYN quoted in the ICMP error",
+        ));
     }
     let confidence = if r.exact {
         confidence

@@ -58,8 +58,15 @@ pub struct MatchStats {
     pub replies: u64,
     /// Replies matched by ports but not acknowledging the SYN exactly (kept, marked inexact).
     pub inexact_replies: u64,
-    /// SYN-ACKs and RSTs that matched no attempt in flight.
+    /// SYN-ACKs, and RSTs shaped like an answer to a SYN (sequence number 0), that matched no attempt.
     pub stray_tcp: u64,
+    /// Replies that arrived after their attempt had closed (duplicates, or answers later than the timeout).
+    pub late_replies: u64,
+    /// RSTs that tear down established connections (not answers to a SYN); not strays.
+    pub other_resets: u64,
+    /// Attempts whose SYN was not captured, rebuilt from the SYN quoted in an ICMP error (for example one
+    /// rejected by the capturing host's own firewall before it reached the wire).
+    pub rebuilt_from_icmp: u64,
     /// ICMP errors quoting TCP that matched no attempt in flight.
     pub stray_icmp: u64,
     /// Attempts pushed out early because the table was full.
@@ -88,8 +95,16 @@ pub struct Matcher {
     /// (deadline, key) in the order SYNs arrived; stale entries are skipped when popped.
     expiry: VecDeque<(Timestamp, FlowKey)>,
     closed: VecDeque<Attempt>,
+    /// Recently closed attempts (key → ISN), to tell late replies from strays; bounded in time and count.
+    recent: HashMap<FlowKey, u32, Hasher>,
+    recent_order: VecDeque<(Timestamp, FlowKey)>,
     stats: MatchStats,
 }
+
+/// How long a closed attempt is remembered to recognise late replies to it.
+const RECENT_HORIZON: Duration = Duration(60_000_000_000);
+/// The most closed attempts remembered.
+const RECENT_MAX: usize = 1 << 16;
 
 impl Matcher {
     /// A matcher with the given settings.
@@ -99,6 +114,8 @@ impl Matcher {
             table: HashMap::with_hasher(Hasher::default()),
             expiry: VecDeque::new(),
             closed: VecDeque::new(),
+            recent: HashMap::with_hasher(Hasher::default()),
+            recent_order: VecDeque::new(),
             stats: MatchStats::default(),
         }
     }
@@ -120,6 +137,13 @@ impl Matcher {
 
     /// Move capture time to `now`: every attempt whose reply window ended before `now` is closed.
     pub fn advance(&mut self, now: Timestamp) {
+        while let Some(&(at, key)) = self.recent_order.front() {
+            if at.plus(RECENT_HORIZON) >= now && self.recent_order.len() <= RECENT_MAX {
+                break;
+            }
+            self.recent_order.pop_front();
+            self.recent.remove(&key);
+        }
         while let Some(&(deadline, key)) = self.expiry.front() {
             if deadline >= now {
                 break;
@@ -154,7 +178,17 @@ impl Matcher {
                     if let Some(kind) = Reply::classify(&seen.packet) {
                         let exact = t.flags.has(crate::wire::TcpFlags::ACK)
                             && t.ack == slot.attempt.probe.isn.expected_ack();
-                        Self::add_reply(&mut self.stats, &mut slot.attempt, *seen, kind, exact);
+                        let handshake_done = slot
+                            .attempt
+                            .replies
+                            .iter()
+                            .any(|r| r.exact && r.kind == ReplyKind::SynAck);
+                        if kind == ReplyKind::Rst && !exact && handshake_done {
+                            // The connection was accepted; this RST ends it, it does not answer the SYN.
+                            self.stats.other_resets += 1;
+                        } else {
+                            Self::add_reply(&mut self.stats, &mut slot.attempt, *seen, kind, exact);
+                        }
                     }
                     return;
                 }
@@ -170,8 +204,16 @@ impl Matcher {
                     }
                     return;
                 }
-                if t.flags.is_rst() || t.flags.is_syn_ack() {
-                    self.stats.stray_tcp += 1;
+                let answers_a_syn = t.flags.is_syn_ack() || (t.flags.is_rst() && t.seq == 0);
+                if !answers_a_syn {
+                    if t.flags.is_rst() {
+                        self.stats.other_resets += 1;
+                    }
+                    return;
+                }
+                match self.recent.get(&reverse) {
+                    Some(isn) if t.ack == isn.wrapping_add(1) => self.stats.late_replies += 1,
+                    _ => self.stats.stray_tcp += 1,
                 }
             }
             Transport::IcmpError(e) => {
@@ -186,12 +228,15 @@ impl Matcher {
                 let Some(kind) = Reply::classify(&seen.packet) else {
                     return;
                 };
-                match self.table.get_mut(&key) {
-                    Some(slot) => {
-                        let exact = qt.seq == slot.attempt.probe.isn.0;
-                        Self::add_reply(&mut self.stats, &mut slot.attempt, *seen, kind, exact);
-                    }
-                    None => self.stats.stray_icmp += 1,
+                if let Some(slot) = self.table.get_mut(&key) {
+                    let exact = qt.seq == slot.attempt.probe.isn.0;
+                    Self::add_reply(&mut self.stats, &mut slot.attempt, *seen, kind, exact);
+                } else if self.recent.get(&key) == Some(&qt.seq) {
+                    self.stats.late_replies += 1;
+                } else if qt.flags.is_none_or(|f| f.is_syn_only()) {
+                    self.rebuild_from_quote(key, &q, seen, kind);
+                } else {
+                    self.stats.stray_icmp += 1;
                 }
             }
             _ => {}
@@ -301,6 +346,47 @@ impl Matcher {
         self.stats.peak_in_flight = self.stats.peak_in_flight.max(self.table.len() as u64);
     }
 
+    /// An ICMP error quotes a SYN that was never captured: the attempt is rebuilt from the quote, with no SYN
+    /// frame of its own.
+    fn rebuild_from_quote(
+        &mut self,
+        key: FlowKey,
+        q: &crate::wire::Quote,
+        seen: &Observed,
+        kind: ReplyKind,
+    ) {
+        let Some(qt) = q.tcp else { return };
+        self.stats.rebuilt_from_icmp += 1;
+        self.stats.attempts += 1;
+        let deadline = seen.ts.plus(self.config.timeout);
+        let probe = Probe {
+            key,
+            isn: Isn(qt.seq),
+            ttl: Ttl(q.ttl),
+            tos: q.tos,
+            flow_label: None,
+            flags: qt
+                .flags
+                .unwrap_or(crate::wire::TcpFlags(crate::wire::TcpFlags::SYN)),
+            options: crate::wire::TcpOptions::default(),
+            ts: seen.ts,
+        };
+        let mut attempt = Attempt {
+            probe,
+            syn_count: 0,
+            last_syn: seen.ts,
+            syns: Vec::new(),
+            replies: Vec::new(),
+            reply_count: 0,
+            client_frames: Vec::new(),
+            closure: Closure::TimedOut,
+            closed_at: deadline,
+        };
+        Self::add_reply(&mut self.stats, &mut attempt, *seen, kind, true);
+        self.table.insert(key, Slot { attempt, deadline });
+        self.expiry.push_back((deadline, key));
+    }
+
     fn add_reply(
         stats: &mut MatchStats,
         attempt: &mut Attempt,
@@ -338,6 +424,8 @@ impl Matcher {
     }
 
     fn push_closed(&mut self, mut attempt: Attempt, closure: Closure, at: Timestamp) {
+        self.recent.insert(attempt.probe.key, attempt.probe.isn.0);
+        self.recent_order.push_back((at, attempt.probe.key));
         attempt.closure = closure;
         attempt.closed_at = at;
         self.closed.push_back(attempt);
@@ -509,23 +597,61 @@ mod tests {
             "198.18.1.1".parse().expect("addr"),
             CLIENT.parse().expect("addr"),
         );
+        // An ICMP error quoting a data segment (not a SYN) of no attempt: a stray.
+        let data = TcpSpec::syn(40002, 22, 9)
+            .flags(TcpFlags::ACK | TcpFlags::PSH)
+            .payload(10);
+        let quoted = data.emit(&ip()).expect("build");
         f.push(
             3,
-            &icmp_error(
-                &router,
-                3,
-                3,
-                &other.emit(&ip()).expect("build"),
-                QuoteLen::Full,
-            )
-            .expect("build"),
+            &icmp_error(&router, 3, 3, &quoted, QuoteLen::Full).expect("build"),
         );
+        // A reset of an established connection (sequence number not 0): neither reply nor stray.
+        let mut mid = TcpSpec::rst_to(&other);
+        mid.seq = 12345;
+        f.push(5, &mid.emit(&ip().reversed()).expect("build"));
         f.m.finish(Timestamp(10));
         assert_eq!(f.m.stats().stray_tcp, 2);
         assert_eq!(f.m.stats().stray_icmp, 1);
+        assert_eq!(f.m.stats().other_resets, 1);
         let a = f.closed().remove(0);
         assert!(a.replies.is_empty());
         assert_eq!(a.closure, Closure::EndOfInput);
+    }
+
+    #[test]
+    fn an_icmp_error_quoting_an_uncaptured_syn_rebuilds_its_attempt() {
+        let mut f = Feed::new(MatchConfig::default());
+        let (_, b) = syn(443, 4242);
+        let me = IpSpec::new(CLIENT.parse().expect("addr"), CLIENT.parse().expect("addr"));
+        let icmp = icmp_error(&me, 3, 3, &b, QuoteLen::Full).expect("build");
+        f.push(0, &icmp);
+        f.push(1, &icmp);
+        f.m.finish(Timestamp(10_000_000));
+        let a = f.closed().remove(0);
+        assert_eq!((a.syn_count, a.reply_count, a.probe.isn), (0, 2, Isn(4242)));
+        assert_eq!(a.probe.key.server_port, Port(443));
+        assert_eq!(f.m.stats().rebuilt_from_icmp, 1);
+        assert_eq!(f.m.stats().stray_icmp, 0);
+    }
+
+    #[test]
+    fn late_duplicates_of_a_closed_attempt_are_late_replies_not_strays() {
+        let mut f = Feed::new(MatchConfig::default());
+        let (s, b) = syn(80, 10);
+        let synack = TcpSpec::syn_ack_to(&s, 99)
+            .emit(&ip().reversed())
+            .expect("build");
+        f.push(0, &b);
+        f.push(10, &synack);
+        f.push(10_000, &synack);
+        f.push(200_000, &synack);
+        assert_eq!(f.m.stats().late_replies, 1);
+        assert_eq!(
+            f.m.stats().stray_tcp,
+            1,
+            "past the 60 s horizon it is a stray"
+        );
     }
 
     #[test]

@@ -184,6 +184,12 @@ pub struct SummaryRecord {
     pub stray_tcp: u64,
     /// ICMP errors quoting TCP that matched no attempt.
     pub stray_icmp: u64,
+    /// Replies that arrived after their attempt had closed (duplicates or answers after the timeout).
+    pub late_replies: u64,
+    /// RSTs that tear down established connections (not answers to a SYN).
+    pub other_resets: u64,
+    /// Attempts whose SYN was not captured, rebuilt from the SYN an ICMP error quotes.
+    pub rebuilt_from_icmp: u64,
     /// Attempts evicted early because too many were in flight.
     pub evicted: u64,
     /// Totals by verdict over reported attempts.
@@ -227,6 +233,9 @@ impl SummaryRecord {
             replies: stats.matching.replies,
             stray_tcp: stats.matching.stray_tcp,
             stray_icmp: stats.matching.stray_icmp,
+            late_replies: stats.matching.late_replies,
+            other_resets: stats.matching.other_resets,
+            rebuilt_from_icmp: stats.matching.rebuilt_from_icmp,
             evicted: stats.matching.evicted,
             totals,
             servers,
