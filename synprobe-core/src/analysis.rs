@@ -621,11 +621,10 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
                 )
             } else {
                 format!(
-                    "{}: RST forged by a device at hop {} ({}), not by the host{}",
+                    "{}: RST forged by a firewall at hop {}{}, not by the host (it used the host's address)",
                     port_desc(a),
                     reading.hops.0,
-                    r.source(),
-                    target_hops.map_or(String::new(), |t| format!(" (hop {})", t.0))
+                    target_hops.map_or(String::new(), |t| format!(" in front of the host at hop {}", t.0))
                 )
             };
             Judgement {
@@ -750,18 +749,24 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
         format!("{src} at hop {}", reading.hops.0)
     };
     let mut evidence = Vec::new();
-    let quote_note = r.seen.packet.icmp_error().and_then(|e| e.quote).map(|q| {
-        let crossed = a.probe.ttl.0.saturating_sub(q.ttl);
-        let tcp_bytes = q.transport_bytes;
-        Evidence::new(
-            "icmp-quote",
-            format!(
-                "it quotes our SYN (TTL {} left of {}, {tcp_bytes} bytes of TCP)",
-                q.ttl, a.probe.ttl.0
-            ),
-            format!("the SYN had crossed about {crossed} router(s) when it was turned back"),
-        )
-    });
+    let quote_note = r
+        .seen
+        .packet
+        .icmp_error()
+        .and_then(|e| e.quote)
+        .filter(|q| q.ttl < a.probe.ttl.0)
+        .map(|q| {
+            let crossed = a.probe.ttl.0.saturating_sub(q.ttl);
+            let tcp_bytes = q.transport_bytes;
+            Evidence::new(
+                "icmp-quote",
+                format!(
+                    "it quotes our SYN (TTL {} left of {}, {tcp_bytes} bytes of TCP)",
+                    q.ttl, a.probe.ttl.0
+                ),
+                format!("the SYN had crossed about {crossed} router(s) when it was turned back"),
+            )
+        });
     let (verdict, confidence, headline, mut steps) = match r.kind {
         ReplyKind::Unreachable(code) => {
             let text = code.description();

@@ -363,9 +363,12 @@ impl Timeline {
         self
     }
 
-    /// The frames, as Ethernet frames with their times.
+    /// The frames in time order (frames at the same time keep the order they were added in), as Ethernet
+    /// frames with their times.
     pub fn ethernet_frames(&self) -> impl Iterator<Item = (crate::Timestamp, Vec<u8>)> + '_ {
-        self.frames.iter().map(|(ts, ip)| (*ts, ethernet(ip)))
+        let mut order: Vec<&(crate::Timestamp, Vec<u8>)> = self.frames.iter().collect();
+        order.sort_by_key(|(ts, _)| *ts);
+        order.into_iter().map(|(ts, ip)| (*ts, ethernet(ip)))
     }
 
     /// Run the frames through a new engine and return every report.

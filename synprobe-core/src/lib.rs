@@ -56,7 +56,8 @@ pub use capture::LinkType;
 pub use engine::{Engine, EngineConfig, FrameStats, Report};
 pub use error::{Error, Result};
 pub use model::{
-    Attempt, Closure, FlowKey, FrameRole, HopCount, Isn, Observed, Port, Probe, Reply, ReplyKind, Ttl,
+    Attempt, Closure, FlowKey, FrameRole, HopCount, Isn, Observed, Port, Probe, Reply, ReplyKind,
+    Ttl,
 };
 pub use replay::{replay, BpfFilter, ReplayOptions, ReplayStats};
 pub use summary::{Summary, SummaryRow};

@@ -245,11 +245,12 @@ impl Matcher {
 
     /// Close every attempt still in flight (end of the capture or of the run).
     pub fn finish(&mut self, now: Timestamp) {
+        let timeout = self.config.timeout;
         while let Some((deadline, key)) = self.expiry.pop_front() {
-            let closure = if deadline < now {
-                Closure::TimedOut
-            } else {
-                Closure::EndOfInput
+            // The reply window may have passed even if the wait for more retransmissions had not.
+            let closure = match self.table.get(&key) {
+                Some(slot) if slot.attempt.last_syn.plus(timeout) < now => Closure::TimedOut,
+                _ => Closure::EndOfInput,
             };
             self.close_if_due(key, deadline, closure, deadline.min(now));
         }

@@ -14,6 +14,8 @@ use crate::wire::{IcmpErrorKind, IpMeta, Packet, TcpMeta, TcpOption, Transport};
 pub struct SeqBases {
     client: Option<u32>,
     server: Option<u32>,
+    /// Window-scale shifts (client, server), when both the SYN and the SYN-ACK offered one (RFC 7323).
+    scale: Option<(u8, u8)>,
 }
 
 impl SeqBases {
@@ -22,9 +24,16 @@ impl SeqBases {
         let mut bases = SeqBases {
             client: Some(attempt.probe.isn.0),
             server: None,
+            scale: None,
         };
+        let client_ws = attempt.probe.options.window_scale();
         for (_, seen) in attempt.frames() {
             if let Some(t) = seen.packet.tcp() {
+                if is_from_server(attempt, seen) && t.flags.is_syn_ack() && bases.scale.is_none() {
+                    if let (Some(c), Some(s)) = (client_ws, t.options.window_scale()) {
+                        bases.scale = Some((c.min(14), s.min(14)));
+                    }
+                }
                 if is_from_server(attempt, seen) && bases.server.is_none() {
                     bases.server = Some(if t.flags.has(crate::wire::TcpFlags::SYN) {
                         t.seq
@@ -54,7 +63,12 @@ pub fn is_from_server(attempt: &Attempt, seen: &Observed) -> bool {
 }
 
 /// The tshark Info column for a TCP segment, given the relative-sequence bases of its direction and the other.
-pub fn tcp_info(t: &TcpMeta, own_base: Option<u32>, peer_base: Option<u32>) -> String {
+pub fn tcp_info(
+    t: &TcpMeta,
+    own_base: Option<u32>,
+    peer_base: Option<u32>,
+    own_scale: Option<u8>,
+) -> String {
     let mut s = String::with_capacity(96);
     let _ = write!(s, "{} → {} [{}]", t.src_port, t.dst_port, t.flags.names());
     let seq = own_base.map_or(t.seq, |b| t.seq.wrapping_sub(b));
@@ -63,7 +77,12 @@ pub fn tcp_info(t: &TcpMeta, own_base: Option<u32>, peer_base: Option<u32>) -> S
         let ack = peer_base.map_or(t.ack, |b| t.ack.wrapping_sub(b));
         let _ = write!(s, " Ack={ack}");
     }
-    let _ = write!(s, " Win={} Len={}", t.window, t.payload_len);
+    // Windows of SYN segments are never scaled; later ones are, once both sides offered scaling.
+    let window = match own_scale {
+        Some(shift) if !t.flags.has(crate::wire::TcpFlags::SYN) => u64::from(t.window) << shift,
+        _ => u64::from(t.window),
+    };
+    let _ = write!(s, " Win={window} Len={}", t.payload_len);
     for o in t.options.iter() {
         match o {
             TcpOption::Mss(v) => {
@@ -158,12 +177,12 @@ pub fn frame_line(
     let p = &seen.packet;
     let info = match &p.transport {
         Transport::Tcp(t) => {
-            let (own, peer) = if server_is_src {
-                (bases.server, bases.client)
+            let (own, peer, scale) = if server_is_src {
+                (bases.server, bases.client, bases.scale.map(|s| s.1))
             } else {
-                (bases.client, bases.server)
+                (bases.client, bases.server, bases.scale.map(|s| s.0))
             };
-            tcp_info(t, own, peer)
+            tcp_info(t, own, peer, scale)
         }
         Transport::Udp {
             src_port,
@@ -200,7 +219,7 @@ pub fn frame_line(
         }
     }
     match role {
-        FrameRole::Ours => line.push_str("  (ours: our own stack's answer)"),
+        FrameRole::Ours => line.push_str("  (ours: sent by the probing host's own stack)"),
         FrameRole::Syn | FrameRole::Reply => {}
     }
     line

@@ -34,9 +34,9 @@
 mod input;
 mod pcap;
 mod pcapng;
-mod write;
 #[cfg(test)]
 mod tests;
+mod write;
 
 use std::fmt;
 use std::fs::File;
