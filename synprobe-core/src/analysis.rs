@@ -218,6 +218,9 @@ pub struct AnalyzerConfig {
     pub max_pending: usize,
     /// Server addresses with a baseline; beyond it new addresses get none (default 65,536).
     pub max_servers: usize,
+    /// How long (capture time) an RST attempt is held after it ends, so that later attempts to the same host (a
+    /// SYN-ACK on another port, a TOS-marked SYN) can inform its verdict (default 10 s).
+    pub lookahead: Duration,
 }
 
 impl Default for AnalyzerConfig {
@@ -225,6 +228,7 @@ impl Default for AnalyzerConfig {
         AnalyzerConfig {
             max_pending: 4096,
             max_servers: 1 << 16,
+            lookahead: Duration::from_millis(10_000),
         }
     }
 }
@@ -240,6 +244,7 @@ pub struct Analyzer {
     pending: VecDeque<Attempt>,
     ready: VecDeque<(Attempt, Judgement)>,
     baselines_refused: u64,
+    now: crate::time::Timestamp,
 }
 
 impl Analyzer {
@@ -251,6 +256,15 @@ impl Analyzer {
             pending: VecDeque::new(),
             ready: VecDeque::new(),
             baselines_refused: 0,
+            now: crate::time::Timestamp(i64::MIN),
+        }
+    }
+
+    /// Move capture time forward: held attempts whose lookahead has passed are judged.
+    pub fn advance(&mut self, now: crate::time::Timestamp) {
+        if now > self.now {
+            self.now = now;
+            self.release(false);
         }
     }
 
@@ -330,10 +344,13 @@ impl Analyzer {
 
     fn must_wait(&self, attempt: &Attempt) -> bool {
         match attempt.decisive_reply() {
-            Some(r) if r.kind == ReplyKind::Rst => self
-                .baselines
-                .get(&attempt.probe.key.server)
-                .is_none_or(|b| b.synack.count == 0),
+            Some(r) if r.kind == ReplyKind::Rst => {
+                self.now < attempt.closed_at.plus(self.config.lookahead)
+                    || self
+                        .baselines
+                        .get(&attempt.probe.key.server)
+                        .is_none_or(|b| b.synack.count == 0)
+            }
             _ => false,
         }
     }
@@ -1155,6 +1172,60 @@ mod tests {
         assert_eq!(rej.hops, Some(HopCount(3)));
         assert_eq!(j.evidence[0].code, "rst-tos-zero");
         assert_eq!(for_port(&reports, 81).judgement.verdict, Verdict::Closed);
+    }
+
+    #[test]
+    fn a_later_attempt_within_the_lookahead_informs_an_earlier_rst() {
+        let mut t = Timeline::starting_at(0);
+        exchange(&mut t, 0.0, 443, 0, |s| {
+            Some(
+                TcpSpec::syn_ack_to(s, 7)
+                    .emit(&back(C4, S4, 62))
+                    .expect("sa"),
+            )
+        });
+        // The REJECT rule's RST comes first; the stack's TOS-echoing RST for another port 2 s later.
+        exchange(&mut t, 5000.0, 8080, 0x10, |s| {
+            Some(TcpSpec::rst_to(s).emit(&back(C4, S4, 62)).expect("rst"))
+        });
+        exchange(&mut t, 7000.0, 1, 0x10, |s| {
+            Some(
+                TcpSpec::rst_to(s)
+                    .emit(&back(C4, S4, 62).tos(0x10))
+                    .expect("stack rst"),
+            )
+        });
+        let reports = run(&t);
+        assert_eq!(
+            reports[1].attempt.probe.key.server_port.0, 8080,
+            "order is kept"
+        );
+        let j = &for_port(&reports, 8080).judgement;
+        assert_eq!(
+            (j.verdict, j.confidence),
+            (Verdict::FirewallRst, Confidence::High)
+        );
+        // Past the lookahead, the verdict is given with what was known then.
+        let mut late = Timeline::starting_at(0);
+        exchange(&mut late, 0.0, 443, 0, |s| {
+            Some(
+                TcpSpec::syn_ack_to(s, 7)
+                    .emit(&back(C4, S4, 62))
+                    .expect("sa"),
+            )
+        });
+        exchange(&mut late, 5000.0, 8080, 0x10, |s| {
+            Some(TcpSpec::rst_to(s).emit(&back(C4, S4, 62)).expect("rst"))
+        });
+        exchange(&mut late, 30_000.0, 1, 0x10, |s| {
+            Some(
+                TcpSpec::rst_to(s)
+                    .emit(&back(C4, S4, 62).tos(0x10))
+                    .expect("stack rst"),
+            )
+        });
+        let reports = run(&late);
+        assert_eq!(for_port(&reports, 8080).judgement.verdict, Verdict::Closed);
     }
 
     #[test]

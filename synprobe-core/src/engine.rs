@@ -129,6 +129,7 @@ impl Engine {
         self.last_ts = Some(self.last_ts.map_or(now, |t| t.max(now)));
         self.matcher.advance(now);
         self.drain_matcher();
+        self.analyzer.advance(now);
     }
 
     /// End of input: close and judge everything still open.

@@ -44,6 +44,7 @@ mod engine;
 mod error;
 pub mod matcher;
 mod model;
+mod ports;
 pub mod record;
 mod replay;
 mod summary;
@@ -59,6 +60,7 @@ pub use model::{
     Attempt, Closure, FlowKey, FrameRole, HopCount, Isn, Observed, Port, Probe, Reply, ReplyKind,
     Ttl,
 };
+pub use ports::{parse_ports, PortListError, MAX_PORTS};
 pub use replay::{replay, BpfFilter, ReplayOptions, ReplayStats};
 pub use summary::{Summary, SummaryRow};
 pub use time::{Duration, Timestamp};
