@@ -1,6 +1,7 @@
 //! synprobe: "connection refused" — who refused, and why? The command line over synprobe-core.
 
 mod exit;
+mod probe;
 mod render;
 
 use std::io::{self, Write};
@@ -8,15 +9,27 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 /// Explain refused TCP connections from the packets: open, closed by the host, RST forged by a firewall (at
 /// which hop), ICMP rejection, unreachable route, or silently dropped.
+///
+/// `sudo synprobe HOST PORTS` probes live (raw SYNs, a TTL walk, TOS and checksum discriminators);
+/// `synprobe replay FILE` analyses an existing capture without privilege.
 #[derive(Parser, Debug)]
-#[command(name = "synprobe", version, about, after_help = exit::HELP)]
+#[command(
+    name = "synprobe",
+    version,
+    about,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = exit::HELP
+)]
 struct Cli {
+    #[command(flatten)]
+    probe: ProbeArgs,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -29,7 +42,69 @@ enum Command {
     Replay(ReplayArgs),
 }
 
-#[derive(clap::Args, Debug)]
+/// Live probing (needs CAP_NET_RAW: run with sudo).
+#[derive(Args, Debug)]
+struct ProbeArgs {
+    /// Host name or address. A name is resolved to all its addresses, and each is probed.
+    #[arg(required = true)]
+    host: Option<String>,
+    /// Ports: 443, 80,443 or 8000-8010.
+    #[arg(required = true)]
+    ports: Option<String>,
+    /// Only IPv4 addresses of the host.
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    ipv4: bool,
+    /// Only IPv6 addresses of the host.
+    #[arg(short = '6')]
+    ipv6: bool,
+    /// Send just the SYN (and its retransmissions) and judge on what comes back.
+    #[arg(long)]
+    quick: bool,
+    /// JSON Lines: one object per address and port (schema in docs/json.md).
+    #[arg(long)]
+    json: bool,
+    /// Print every packet sent and received, Wireshark style.
+    #[arg(long)]
+    trace: bool,
+    /// Write every probe and reply to this pcapng file, annotated per packet.
+    #[arg(short = 'w', long = "write", value_name = "FILE")]
+    write: Option<PathBuf>,
+    /// Capture on this interface instead of the one the route uses.
+    #[arg(short = 'i', long, value_name = "IFACE")]
+    interface: Option<String>,
+    /// Ports for baseline SYNs (how the host's own stack answers); default 1.
+    #[arg(long, value_name = "PORTS")]
+    baseline_port: Option<String>,
+    /// Do not send the ICMP echo baseline.
+    #[arg(long)]
+    no_echo: bool,
+    /// Retransmissions of the SYN before calling it unanswered.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=6))]
+    retries: u32,
+    /// TOS / traffic class of the discriminator SYN (0 disables that test).
+    #[arg(long, default_value_t = 0x10)]
+    tos: u8,
+    /// Highest TTL of the TTL walk.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u8).range(1..=64))]
+    max_ttl: u8,
+    /// Packets one address/port may cost at most.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    budget: u32,
+    /// Packets per second at most, over the whole run.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    rate: u32,
+    /// Longest wait for a reply, in seconds (the wait adapts to the measured round trip below it).
+    #[arg(long, value_name = "SECS", default_value_t = 3.0, value_parser = parse_secs)]
+    max_wait: f64,
+    /// Refuse runs of more address/port pairs than this.
+    #[arg(long, default_value_t = 64)]
+    max_targets: usize,
+    /// Say more on stderr (capture interfaces, the identity after dropping privileges).
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+#[derive(Args, Debug)]
 struct ReplayArgs {
     /// The capture file (pcap or pcapng; the format is read from the file, not its name). `-` reads stdin.
     file: PathBuf,
@@ -49,16 +124,16 @@ struct ReplayArgs {
     #[arg(long)]
     json: bool,
     /// Seconds to wait after an attempt's last SYN before calling it unanswered.
-    #[arg(long, value_name = "SECS", default_value_t = 3.0, value_parser = parse_timeout)]
+    #[arg(long, value_name = "SECS", default_value_t = 3.0, value_parser = parse_secs)]
     timeout: f64,
 }
 
-fn parse_timeout(s: &str) -> Result<f64, String> {
+fn parse_secs(s: &str) -> Result<f64, String> {
     let v: f64 = s
         .parse()
         .map_err(|_| format!("`{s}` is not a number of seconds"))?;
     if !(0.001..=3600.0).contains(&v) {
-        return Err("the timeout must be between 0.001 and 3600 seconds".into());
+        return Err("it must be between 0.001 and 3600 seconds".into());
     }
     Ok(v)
 }
@@ -76,8 +151,9 @@ fn main() -> ExitCode {
             };
         }
     };
-    let result = match cli.command {
-        Command::Replay(args) => render::replay(&args),
+    let result = match &cli.command {
+        Some(Command::Replay(args)) => render::replay(args),
+        None => probe::run(&cli.probe),
     };
     match result {
         Ok(code) => exit::code(code),

@@ -22,6 +22,44 @@ pub enum Error {
     /// A packet could not be built (addresses of different families, a value out of range).
     #[error("cannot build the packet: {0}")]
     Build(String),
+
+    /// Live probing lacks CAP_NET_RAW (or CAP_NET_ADMIN for capture).
+    #[error(
+        "cannot {what}: permission denied. Live probing needs raw sockets and packet capture: run it with sudo, \
+         or give the binary the capabilities once: sudo setcap cap_net_raw,cap_net_admin+ep \"$(command -v synprobe)\""
+    )]
+    Privilege {
+        /// What was being opened.
+        what: &'static str,
+    },
+
+    /// No route, or no capture device, towards a target.
+    #[error("cannot reach {target}: {reason}")]
+    Route {
+        /// The address concerned.
+        target: std::net::IpAddr,
+        /// Why.
+        reason: String,
+    },
+
+    /// The live capture failed.
+    #[error("the capture on {interface} failed: {reason} (check the interface with `ip link`, or pick one with --interface)")]
+    LiveCapture {
+        /// The interface.
+        interface: String,
+        /// libpcap's message.
+        reason: String,
+    },
+
+    /// Another I/O operation failed.
+    #[error("cannot {what}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Result with [`Error`].

@@ -228,4 +228,6 @@ pub enum FrameRole {
     Reply,
     /// A later frame from the client's own stack (ACK, or the RST a kernel sends for an unexpected SYN-ACK).
     Ours,
+    /// A frame of a live run that belongs to no TCP attempt (an ICMP echo and its reply).
+    Other,
 }

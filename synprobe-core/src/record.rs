@@ -123,6 +123,27 @@ impl AttemptRecord {
     }
 }
 
+/// A frame that belongs to no attempt (an ICMP echo of a live run) as a record.
+pub fn other_packet_record(seen: &Observed, t0: Timestamp) -> PacketRecord {
+    let ip = &seen.packet.ip;
+    PacketRecord {
+        frame: seen.frame,
+        time: seen.ts.since(t0).as_secs_f64(),
+        role: FrameRole::Other,
+        src: ip.src,
+        dst: ip.dst,
+        ttl: ip.ttl,
+        tos: ip.tos,
+        ip_id: ip.ident,
+        df: ip.df,
+        flow_label: ip.flow_label,
+        len: seen.len,
+        summary: frame_line(seen, FrameRole::Other, &SeqBases::default(), false, t0)
+            .trim()
+            .to_string(),
+    }
+}
+
 /// The frames of a report as records.
 pub fn packet_records(r: &Report, t0: Timestamp) -> Vec<PacketRecord> {
     let a = &r.attempt;

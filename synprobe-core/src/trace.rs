@@ -220,7 +220,7 @@ pub fn frame_line(
     }
     match role {
         FrameRole::Ours => line.push_str("  (ours: sent by the probing host's own stack)"),
-        FrameRole::Syn | FrameRole::Reply => {}
+        FrameRole::Syn | FrameRole::Reply | FrameRole::Other => {}
     }
     line
 }

@@ -87,8 +87,18 @@ impl<W: Write> PcapNgWriter<W> {
     /// Write the section header (with `shb_userappl` = `application`, e.g. "synprobe 0.1.0", and an optional
     /// section comment) and one interface of `link` (nanosecond resolution).
     pub fn new(
-        mut out: W,
+        out: W,
         link: LinkType,
+        application: &str,
+        comment: Option<&str>,
+    ) -> io::Result<Self> {
+        Self::with_interfaces(out, &[link], application, comment)
+    }
+
+    /// As [`PcapNgWriter::new`], with one interface per link type (packets name theirs by index).
+    pub fn with_interfaces(
+        mut out: W,
+        links: &[LinkType],
         application: &str,
         comment: Option<&str>,
     ) -> io::Result<Self> {
@@ -103,17 +113,20 @@ impl<W: Write> PcapNgWriter<W> {
         option(&mut shb, 4, application.as_bytes());
         option(&mut shb, 0, &[]);
         block(&mut out, 0x0a0d_0d0a, &shb)?;
-        let mut idb = Vec::new();
-        idb.extend_from_slice(&(link.0 as u16).to_le_bytes());
-        idb.extend_from_slice(&0u16.to_le_bytes());
-        idb.extend_from_slice(&262_144u32.to_le_bytes());
-        option(&mut idb, 9, &[9]); // if_tsresol: 10^-9
-        option(&mut idb, 0, &[]);
-        block(&mut out, 1, &idb)?;
+        for link in links {
+            let mut idb = Vec::new();
+            idb.extend_from_slice(&(link.0 as u16).to_le_bytes());
+            idb.extend_from_slice(&0u16.to_le_bytes());
+            idb.extend_from_slice(&262_144u32.to_le_bytes());
+            option(&mut idb, 9, &[9]); // if_tsresol: 10^-9
+            option(&mut idb, 0, &[]);
+            block(&mut out, 1, &idb)?;
+        }
+        out.flush()?;
         Ok(PcapNgWriter { out })
     }
 
-    /// Write one enhanced packet block, with an optional comment.
+    /// Write one enhanced packet block on interface 0, with an optional comment.
     pub fn write(
         &mut self,
         ts: Timestamp,
@@ -121,9 +134,21 @@ impl<W: Write> PcapNgWriter<W> {
         orig_len: u32,
         comment: Option<&str>,
     ) -> io::Result<()> {
+        self.write_on(0, ts, data, orig_len, comment)
+    }
+
+    /// Write one enhanced packet block on the given interface, with an optional comment.
+    pub fn write_on(
+        &mut self,
+        interface: u32,
+        ts: Timestamp,
+        data: &[u8],
+        orig_len: u32,
+        comment: Option<&str>,
+    ) -> io::Result<()> {
         let t = ts.as_nanos().max(0) as u64;
         let mut epb = Vec::with_capacity(32 + data.len());
-        epb.extend_from_slice(&0u32.to_le_bytes());
+        epb.extend_from_slice(&interface.to_le_bytes());
         epb.extend_from_slice(&((t >> 32) as u32).to_le_bytes());
         epb.extend_from_slice(&(t as u32).to_le_bytes());
         epb.extend_from_slice(&(data.len() as u32).to_le_bytes());

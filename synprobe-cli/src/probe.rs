@@ -1,0 +1,264 @@
+//! `synprobe HOST PORTS`: live deep analysis.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::net::{IpAddr, ToSocketAddrs};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use synprobe_core::capture::PcapNgWriter;
+use synprobe_core::live::{drop_privileges, Job, Prober, ProberConfig};
+use synprobe_core::session::{SessionConfig, TargetReport};
+use synprobe_core::{parse_ports, Duration, Error};
+
+use crate::exit;
+use crate::ProbeArgs;
+
+/// Resolve a host to every address it has (a literal address stays itself).
+fn resolve(host: &str, v4: bool, v6: bool) -> Result<Vec<IpAddr>, String> {
+    let host_part = host.trim_start_matches('[').trim_end_matches(']');
+    let mut addrs: BTreeSet<IpAddr> = BTreeSet::new();
+    match host_part.parse::<IpAddr>() {
+        Ok(a) => {
+            addrs.insert(a);
+        }
+        Err(_) => {
+            let found = (host_part, 0).to_socket_addrs().map_err(|e| {
+                format!("cannot resolve {host}: {e} (check the name, or give an address)")
+            })?;
+            addrs.extend(found.map(|s| s.ip()));
+        }
+    }
+    let picked: Vec<IpAddr> = addrs
+        .into_iter()
+        .filter(|a| (!v4 && !v6) || (v4 && a.is_ipv4()) || (v6 && a.is_ipv6()))
+        .collect();
+    if picked.is_empty() {
+        let fam = if v4 { "IPv4" } else { "IPv6" };
+        return Err(format!("{host} has no {fam} address"));
+    }
+    Ok(picked)
+}
+
+pub fn run(args: &ProbeArgs) -> io::Result<u8> {
+    let (Some(host), Some(port_list)) = (&args.host, &args.ports) else {
+        eprintln!(
+            "synprobe: name a host and ports, e.g. `sudo synprobe example.com 443` (see --help)"
+        );
+        return Ok(exit::USAGE);
+    };
+    let ports = match parse_ports(port_list) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("synprobe: {e}");
+            return Ok(exit::USAGE);
+        }
+    };
+    let addrs = match resolve(host, args.ipv4, args.ipv6) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("synprobe: {e}");
+            return Ok(exit::NO_TARGET);
+        }
+    };
+    let host_name = host.parse::<IpAddr>().is_err().then(|| host.clone());
+    let jobs: Vec<Job> = addrs
+        .iter()
+        .flat_map(|a| {
+            ports.iter().map(|p| Job {
+                host: host_name.clone(),
+                target: *a,
+                port: *p,
+            })
+        })
+        .collect();
+    if jobs.len() > args.max_targets {
+        eprintln!(
+            "synprobe: {} address/port pairs is more than --max-targets {}: name fewer ports, or raise it",
+            jobs.len(),
+            args.max_targets
+        );
+        return Ok(exit::USAGE);
+    }
+    let mut session = SessionConfig {
+        quick: args.quick,
+        retries: args.retries,
+        tos: args.tos,
+        max_ttl: args.max_ttl,
+        budget: args.budget,
+        echo: !args.no_echo,
+        ..SessionConfig::default()
+    };
+    if let Some(b) = &args.baseline_port {
+        match parse_ports(b) {
+            Ok(p) => session.baseline_ports = p,
+            Err(e) => {
+                eprintln!("synprobe: --baseline-port: {e}");
+                return Ok(exit::USAGE);
+            }
+        }
+    }
+    session.max_rto = Duration::from_secs_f64(args.max_wait);
+    let config = ProberConfig {
+        session,
+        interface: args.interface.clone(),
+        max_pps: args.rate,
+    };
+    let mut prober = match Prober::open(config, &jobs) {
+        Ok(p) => p,
+        Err(e @ Error::Privilege { .. }) => {
+            eprintln!("synprobe: {e}");
+            return Ok(exit::NO_PERMISSION);
+        }
+        Err(e) => {
+            eprintln!("synprobe: {e}");
+            return Ok(exit::NO_TARGET);
+        }
+    };
+    // The sockets and captures are open: nothing more needs root.
+    let who = match drop_privileges() {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("synprobe: {e}");
+            return Ok(exit::NO_PERMISSION);
+        }
+    };
+    if args.verbose {
+        eprintln!(
+            "synprobe: capturing on {}; now running as uid {} gid {}",
+            prober.interfaces().join(", "),
+            who.uid,
+            who.gid
+        );
+    }
+    let mut writer = match &args.write {
+        Some(path) => {
+            let file = match File::create(path) {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("synprobe: cannot create {}: {e}", path.display());
+                    return Ok(exit::CANNOT_WRITE);
+                }
+            };
+            let app = format!("synprobe {}", env!("CARGO_PKG_VERSION"));
+            let comment = format!("synprobe {host} {port_list}");
+            Some(PcapNgWriter::with_interfaces(
+                BufWriter::new(file),
+                &prober.link_types(),
+                &app,
+                Some(&comment),
+            )?)
+        }
+        None => None,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register(sig, Arc::clone(&stop));
+    }
+    let outcome = match prober.run(jobs, writer.as_mut(), &stop) {
+        Ok(o) => o,
+        Err(e @ Error::Privilege { .. }) => {
+            eprintln!("synprobe: {e}");
+            return Ok(exit::NO_PERMISSION);
+        }
+        Err(e) => {
+            eprintln!("synprobe: {e}");
+            if let Some(w) = writer {
+                let _ = w.finish();
+            }
+            return Ok(exit::NO_TARGET);
+        }
+    };
+    if let Some(w) = writer {
+        w.finish()?;
+    }
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    for r in &outcome.reports {
+        if args.json {
+            serde_json::to_writer(&mut out, r).map_err(io::Error::other)?;
+            writeln!(out)?;
+        } else {
+            human(&mut out, r, args.trace)?;
+        }
+    }
+    out.flush()?;
+    if outcome.dropped.0 + outcome.dropped.1 > 0 {
+        eprintln!(
+            "synprobe: warning: the capture dropped {} packet(s) (kernel buffer) and the interface {}: the verdicts may miss replies",
+            outcome.dropped.0, outcome.dropped.1
+        );
+    }
+    if outcome.interrupted {
+        eprintln!("synprobe: interrupted: the verdicts above judge what was seen until then");
+        return Ok(exit::INTERRUPTED);
+    }
+    Ok(outcome
+        .reports
+        .iter()
+        .map(|r| exit::for_verdict(r.verdict))
+        .max()
+        .unwrap_or(exit::OK))
+}
+
+fn human(out: &mut impl Write, r: &TargetReport, trace: bool) -> io::Result<()> {
+    let name = match &r.host {
+        Some(h) => format!("{h} ({})", r.target),
+        None => r.target.to_string(),
+    };
+    writeln!(
+        out,
+        "{name} port {}: {} [{} confidence]",
+        r.port, r.verdict, r.confidence
+    )?;
+    writeln!(out, "  {}", r.headline)?;
+    if let Some(rej) = r.rejecter {
+        let hops = rej.hops.map_or("?".into(), |h| h.0.to_string());
+        writeln!(
+            out,
+            "  rejecter: {} at hop {hops}{}",
+            rej.addr,
+            if rej.is_target {
+                " (the target itself)"
+            } else {
+                ""
+            }
+        )?;
+    }
+    let mut facts = Vec::new();
+    if let Some(h) = r.target_hops {
+        facts.push(format!("target {h} hop(s) away"));
+    }
+    if let Some(rtt) = r.rtt_ms {
+        facts.push(format!("rtt {rtt:.2} ms"));
+    }
+    facts.push(format!("{} packet(s) sent", r.probes_sent));
+    writeln!(out, "  {}", facts.join(", "))?;
+    writeln!(out, "  evidence:")?;
+    for e in &r.evidence {
+        writeln!(out, "    - {}: {}", e.observed, e.implies)?;
+    }
+    if !r.path.is_empty() {
+        let hops: Vec<String> = r
+            .path
+            .iter()
+            .map(|h| match h.addr {
+                Some(a) => format!("{} {a} ({})", h.ttl, h.answer),
+                None => format!("{} * (silence)", h.ttl),
+            })
+            .collect();
+        writeln!(out, "  path: {}", hops.join("  "))?;
+    }
+    writeln!(out, "  next steps:")?;
+    for s in &r.next_steps {
+        writeln!(out, "    - {s}")?;
+    }
+    if trace {
+        writeln!(out, "  packets:")?;
+        for p in &r.packets {
+            writeln!(out, "    {}", p.summary)?;
+        }
+    }
+    writeln!(out)
+}

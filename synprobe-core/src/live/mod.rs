@@ -1,0 +1,404 @@
+//! Live probing: the I/O edge around [`Session`]s. Raw sockets send what the sessions ask for, libpcap captures
+//! what comes back (and what we sent), and every captured frame goes through the same engine as a replay.
+//!
+//! Several targets run concurrently over one set of raw sockets and one capture per interface:
+//!
+//! ```no_run
+//! use std::sync::atomic::AtomicBool;
+//! use synprobe_core::live::{Job, Prober, ProberConfig};
+//!
+//! # fn main() -> Result<(), synprobe_core::Error> {
+//! let jobs = vec![Job::new("192.0.2.10".parse().unwrap(), 443), Job::new("192.0.2.11".parse().unwrap(), 22)];
+//! let mut prober = Prober::open(ProberConfig::default(), &jobs)?; // needs CAP_NET_RAW
+//! synprobe_core::live::drop_privileges()?;
+//! let run = prober.run(jobs, None, &AtomicBool::new(false))?;
+//! for r in &run.reports {
+//!     println!("{}:{} {} — {}", r.target, r.port, r.verdict, r.headline);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+mod privilege;
+mod route;
+mod send;
+
+use std::collections::{HashMap, VecDeque};
+use std::io::Write;
+use std::net::IpAddr;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::SystemTime;
+
+pub use privilege::{drop_privileges, Identity};
+pub use route::{interface_for, source_for};
+pub use send::{RawSender, Sender};
+
+use crate::capture::{LinkType, PcapNgWriter};
+use crate::error::{Error, Result};
+use crate::model::Observed;
+use crate::session::{Outgoing, Session, SessionConfig, TargetReport};
+use crate::time::{Duration, Timestamp};
+use crate::wire::parse_frame;
+
+/// One address and port to diagnose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// The host name the user gave, if any.
+    pub host: Option<String>,
+    /// The address.
+    pub target: IpAddr,
+    /// The port.
+    pub port: u16,
+}
+
+impl Job {
+    /// A job for an address and port.
+    pub fn new(target: IpAddr, port: u16) -> Self {
+        Job {
+            host: None,
+            target,
+            port,
+        }
+    }
+}
+
+/// Prober settings.
+#[derive(Debug, Clone)]
+pub struct ProberConfig {
+    /// The plan for each target.
+    pub session: SessionConfig,
+    /// Capture on this interface instead of the one the route uses.
+    pub interface: Option<String>,
+    /// Packets per second at most, over all targets (default 500, bursts of 100).
+    pub max_pps: u32,
+}
+
+impl Default for ProberConfig {
+    fn default() -> Self {
+        ProberConfig {
+            session: SessionConfig::default(),
+            interface: None,
+            max_pps: 500,
+        }
+    }
+}
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// One report per job, in job order.
+    pub reports: Vec<TargetReport>,
+    /// Packets libpcap dropped (kernel buffer full) and the interface dropped, summed over captures.
+    pub dropped: (u64, u64),
+    /// Whether the run was stopped early (SIGINT/SIGTERM): the reports judge what was seen so far.
+    pub interrupted: bool,
+}
+
+struct Tap {
+    name: String,
+    cap: pcap::Capture<pcap::Active>,
+    link: LinkType,
+}
+
+/// Sends probes and captures replies for many targets at once. Open it (with privilege), drop privileges,
+/// then run jobs.
+pub struct Prober {
+    cfg: ProberConfig,
+    sender: Box<dyn Sender>,
+    taps: Vec<Tap>,
+    sources: HashMap<IpAddr, IpAddr>,
+    frame: u64,
+}
+
+fn now() -> Timestamp {
+    let d = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp::from_parts(d.as_secs() as i64, d.subsec_nanos())
+}
+
+impl Prober {
+    /// Resolve routes, open raw sockets and one capture per interface for these jobs. Needs CAP_NET_RAW.
+    pub fn open(cfg: ProberConfig, jobs: &[Job]) -> Result<Prober> {
+        let mut sources = HashMap::new();
+        for j in jobs {
+            sources.insert(j.target, source_for(j.target)?);
+        }
+        let v6_sources: Vec<IpAddr> = {
+            let mut v: Vec<IpAddr> = sources.values().copied().filter(IpAddr::is_ipv6).collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        if v6_sources.len() > 1 {
+            return Err(Error::Route {
+                target: v6_sources[1],
+                reason: "IPv6 targets reached from different source addresses: probe them in separate runs".into(),
+            });
+        }
+        let need_v4 = sources.values().any(IpAddr::is_ipv4);
+        let sender = RawSender::open(need_v4, v6_sources.first().copied())?;
+        let mut by_iface: HashMap<String, (Vec<IpAddr>, Vec<IpAddr>)> = HashMap::new();
+        for (target, source) in &sources {
+            let iface = match &cfg.interface {
+                Some(i) => i.clone(),
+                None => interface_for(*source)?,
+            };
+            let e = by_iface.entry(iface).or_default();
+            e.0.push(*target);
+            e.1.push(*source);
+        }
+        let mut taps = Vec::new();
+        let mut names: Vec<&String> = by_iface.keys().collect();
+        names.sort();
+        for name in names {
+            let (targets, srcs) = &by_iface[name];
+            taps.push(open_tap(name, targets, srcs)?);
+        }
+        Ok(Prober {
+            cfg,
+            sender: Box::new(sender),
+            taps,
+            sources,
+            frame: 0,
+        })
+    }
+
+    /// The link types of the captures, in order (for a pcapng writer's interfaces).
+    pub fn link_types(&self) -> Vec<LinkType> {
+        self.taps.iter().map(|t| t.link).collect()
+    }
+
+    /// The capture interfaces, in order.
+    pub fn interfaces(&self) -> Vec<String> {
+        self.taps.iter().map(|t| t.name.clone()).collect()
+    }
+
+    /// Run the jobs to their verdicts. Every frame taken by a session is written to `pcapng` (if given) with a
+    /// comment naming the probe; `stop` ends the run early (the reports then judge what was seen).
+    pub fn run<W: Write>(
+        &mut self,
+        jobs: Vec<Job>,
+        mut pcapng: Option<&mut PcapNgWriter<W>>,
+        stop: &AtomicBool,
+    ) -> Result<RunOutcome> {
+        let seed = now().as_nanos() as u64 ^ u64::from(std::process::id()) << 32;
+        let base = 20_000 + (seed % 20_000) as u16;
+        let mut sessions: Vec<Session> = jobs
+            .into_iter()
+            .enumerate()
+            .map(|(i, j)| {
+                let source = self.sources.get(&j.target).copied().unwrap_or(j.target);
+                Session::new(
+                    j.target,
+                    j.port,
+                    source,
+                    self.cfg.session.clone(),
+                    base.wrapping_add((i as u16).wrapping_mul(64)),
+                    seed.wrapping_mul(i as u64 + 1).rotate_left(17),
+                )
+                .with_host(j.host)
+            })
+            .collect();
+        let mut queue: VecDeque<Outgoing> = VecDeque::new();
+        let burst = 100.0f64;
+        let mut tokens = burst;
+        let mut last_refill = now();
+        let mut interrupted = false;
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                interrupted = true;
+                break;
+            }
+            let t = now();
+            let mut next: Option<Timestamp> = None;
+            for s in sessions.iter_mut().filter(|s| !s.is_done()) {
+                let (out, deadline) = s.poll(t);
+                queue.extend(out);
+                if let Some(d) = deadline {
+                    next = Some(next.map_or(d, |n: Timestamp| n.min(d)));
+                }
+            }
+            // Rate limit: a token bucket of max_pps, bursts of 100.
+            let elapsed = t.since(last_refill).as_secs_f64().max(0.0);
+            tokens = (tokens + elapsed * f64::from(self.cfg.max_pps)).min(burst);
+            last_refill = t;
+            while tokens >= 1.0 {
+                let Some(p) = queue.pop_front() else { break };
+                self.sender.send(&p).map_err(|e| Error::Io {
+                    what: "send a probe",
+                    source: e,
+                })?;
+                tokens -= 1.0;
+            }
+            if queue.is_empty() && sessions.iter().all(Session::is_done) {
+                break;
+            }
+            let wait_ms = if !queue.is_empty() {
+                2
+            } else {
+                next.map_or(20, |n| (n.since(now()).0 / 1_000_000).clamp(0, 50))
+            };
+            self.wait(wait_ms as u16);
+            self.drain(&mut sessions, pcapng.as_deref_mut())?;
+        }
+        // Frames already in the kernel's buffers still count.
+        self.drain(&mut sessions, pcapng)?;
+        let mut dropped = (0u64, 0u64);
+        for tap in &mut self.taps {
+            if let Ok(st) = tap.cap.stats() {
+                dropped.0 += u64::from(st.dropped);
+                dropped.1 += u64::from(st.if_dropped);
+            }
+        }
+        let reports = sessions.iter_mut().map(Session::report).collect();
+        Ok(RunOutcome {
+            reports,
+            dropped,
+            interrupted,
+        })
+    }
+
+    fn wait(&mut self, ms: u16) {
+        let mut fds: Vec<nix::poll::PollFd<'_>> = self
+            .taps
+            .iter()
+            .map(|t| nix::poll::PollFd::new(t.cap.as_fd(), nix::poll::PollFlags::POLLIN))
+            .collect();
+        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms));
+    }
+
+    fn drain<W: Write>(
+        &mut self,
+        sessions: &mut [Session],
+        mut pcapng: Option<&mut PcapNgWriter<W>>,
+    ) -> Result<()> {
+        for (iface, tap) in self.taps.iter_mut().enumerate() {
+            loop {
+                let packet = match tap.cap.next_packet() {
+                    Ok(p) => p,
+                    Err(pcap::Error::TimeoutExpired) | Err(pcap::Error::NoMorePackets) => break,
+                    Err(e) => {
+                        return Err(Error::LiveCapture {
+                            interface: tap.name.clone(),
+                            reason: e.to_string(),
+                        })
+                    }
+                };
+                let h = packet.header;
+                let ts =
+                    Timestamp::from_parts(h.ts.tv_sec, (h.ts.tv_usec as u32).saturating_mul(1000));
+                let Ok(parsed) = parse_frame(tap.link, packet.data) else {
+                    continue;
+                };
+                self.frame += 1;
+                let seen = Observed {
+                    frame: self.frame,
+                    ts,
+                    len: h.len,
+                    packet: parsed,
+                };
+                let mut comment = None;
+                for s in sessions.iter_mut() {
+                    if s.on_frame(&seen) {
+                        comment = Some(s.describe(&seen));
+                        break;
+                    }
+                }
+                if let (Some(c), Some(w)) = (comment, pcapng.as_deref_mut()) {
+                    w.write_on(iface as u32, ts, packet.data, h.len, Some(&c))
+                        .map_err(|e| Error::Io {
+                            what: "write the pcapng file",
+                            source: e,
+                        })?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn open_tap(name: &str, targets: &[IpAddr], sources: &[IpAddr]) -> Result<Tap> {
+    let cap_err = |e: pcap::Error| {
+        let reason = e.to_string();
+        if reason.contains("ermission") || reason.contains("not permitted") {
+            Error::Privilege {
+                what: "open a packet capture",
+            }
+        } else {
+            Error::LiveCapture {
+                interface: name.to_string(),
+                reason,
+            }
+        }
+    };
+    let cap = pcap::Capture::from_device(name)
+        .map_err(cap_err)?
+        .immediate_mode(true)
+        .snaplen(1024)
+        .buffer_size(4 << 20)
+        .timeout(1)
+        .open()
+        .map_err(cap_err)?;
+    let mut cap = cap.setnonblock().map_err(cap_err)?;
+    let hosts: Vec<String> = targets.iter().map(|t| format!("host {t}")).collect();
+    let dsts: Vec<String> = sources.iter().map(|s| format!("dst host {s}")).collect();
+    let filter = format!(
+        "(({}) and (tcp or icmp or icmp6)) or ((icmp or icmp6) and ({}))",
+        hosts.join(" or "),
+        dsts.join(" or ")
+    );
+    cap.filter(&filter, true).map_err(cap_err)?;
+    let link = LinkType(cap.get_datalink().0 as u32);
+    Ok(Tap {
+        name: name.to_string(),
+        cap,
+        link,
+    })
+}
+
+/// Run a sans-IO session against a scripted network, for tests: `respond` sees each packet sent and returns
+/// the frames (as IP datagrams with their delay) that come back. Time is simulated.
+pub fn simulate(
+    mut session: Session,
+    mut respond: impl FnMut(&Outgoing) -> Vec<(Duration, Vec<u8>)>,
+) -> TargetReport {
+    let mut t = Timestamp(1_700_000_000_000_000_000);
+    let mut inbox: Vec<(Timestamp, Vec<u8>)> = Vec::new();
+    let mut frame = 0u64;
+    for _ in 0..10_000 {
+        let (out, next) = session.poll(t);
+        for p in &out {
+            inbox.push((t, p.datagram.clone()));
+            for (delay, bytes) in respond(p) {
+                inbox.push((t.plus(delay), bytes));
+            }
+        }
+        inbox.sort_by_key(|(ts, _)| *ts);
+        let Some(deadline) = next else { break };
+        let horizon = inbox
+            .first()
+            .map_or(deadline, |(ts, _)| (*ts).min(deadline));
+        t = t.max(horizon);
+        let due: Vec<(Timestamp, Vec<u8>)> = {
+            let split = inbox.partition_point(|(ts, _)| *ts <= t);
+            inbox.drain(..split).collect()
+        };
+        for (ts, bytes) in due {
+            if let Ok(packet) = parse_frame(LinkType::RAW, &bytes) {
+                frame += 1;
+                session.on_frame(&Observed {
+                    frame,
+                    ts,
+                    len: bytes.len() as u32,
+                    packet,
+                });
+            }
+        }
+        if out.is_empty() && t < deadline && inbox.is_empty() {
+            t = deadline;
+        }
+    }
+    session.report()
+}
