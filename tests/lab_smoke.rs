@@ -1,0 +1,482 @@
+//! Smoke tests of the network-namespace lab itself (`synprobe_tests::lab`).
+//!
+//! Run as root: `sudo -E cargo test -p synprobe-tests --test lab_smoke`.
+//! Without root every test prints a SKIP line and passes, unless `CI=true`.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use synprobe_tests::lab::{root_or_skip, ConnectOutcome, Lab, Listener, PingOutcome, MAX_ROUTERS};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Namespace names currently known to `ip netns`.
+fn netns_names() -> Vec<String> {
+    let out = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip netns list runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect()
+}
+
+/// Waits briefly until `listener` has counted `n` accepted connections.
+fn wait_accepted(listener: &Listener, n: usize) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while listener.accepted() < n && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+    listener.accepted()
+}
+
+/// Both server addresses of `lab` with `port`.
+fn server_addrs(lab: &Lab, port: u16) -> [SocketAddr; 2] {
+    [
+        SocketAddr::new(lab.server_v4().into(), port),
+        SocketAddr::new(lab.server_v6().into(), port),
+    ]
+}
+
+#[test]
+fn every_router_count_routes_both_families() {
+    if !root_or_skip("every_router_count_routes_both_families") {
+        return;
+    }
+    for routers in 0..=MAX_ROUTERS {
+        let lab = Lab::new(routers);
+        assert_eq!(lab.hops(), routers + 1);
+        assert_eq!(lab.namespaces().len(), routers + 2);
+        for dst in [IpAddr::from(lab.server_v4()), lab.server_v6().into()] {
+            assert!(
+                lab.ping(lab.client_ns(), dst),
+                "{routers} routers: client cannot ping {dst}"
+            );
+        }
+        // ...and back: the server reaches the client.
+        for dst in [IpAddr::from(lab.client_v4()), lab.client_v6().into()] {
+            assert!(
+                lab.ping(lab.server_ns(), dst),
+                "{routers} routers: server cannot ping {dst}"
+            );
+        }
+    }
+}
+
+#[test]
+fn router_addresses_are_the_icmp_error_sources() {
+    if !root_or_skip("router_addresses_are_the_icmp_error_sources") {
+        return;
+    }
+    let lab = Lab::new(3);
+    for dst in [IpAddr::from(lab.server_v4()), lab.server_v6().into()] {
+        let time_exceeded = if dst.is_ipv6() { 3 } else { 11 };
+        for hop in 1..=lab.routers() {
+            let expected = if dst.is_ipv6() {
+                IpAddr::from(lab.router_v6(hop))
+            } else {
+                IpAddr::from(lab.router_v4(hop))
+            };
+            let ttl = u8::try_from(hop).expect("small hop count");
+            assert_eq!(
+                lab.ping_ttl(lab.client_ns(), dst, ttl),
+                PingOutcome::Error {
+                    from: expected,
+                    icmp_type: time_exceeded,
+                    code: 0
+                },
+                "TTL {hop} towards {dst}"
+            );
+        }
+        // One more hop reaches the server itself.
+        let ttl = u8::try_from(lab.hops()).expect("small hop count");
+        assert_eq!(
+            lab.ping_ttl(lab.client_ns(), dst, ttl),
+            PingOutcome::Reply(dst)
+        );
+    }
+}
+
+#[test]
+fn listener_accepts_and_closed_port_is_refused() {
+    if !root_or_skip("listener_accepts_and_closed_port_is_refused") {
+        return;
+    }
+    let lab = Lab::new(2);
+    let listeners: Vec<Listener> = server_addrs(&lab, 8080)
+        .iter()
+        .map(|a| lab.listen(lab.server_ns(), a.ip(), a.port()))
+        .collect();
+    for listener in &listeners {
+        assert_eq!(
+            lab.connect(lab.client_ns(), listener.addr(), CONNECT_TIMEOUT),
+            ConnectOutcome::Connected,
+            "connect to {}",
+            listener.addr()
+        );
+        assert_eq!(wait_accepted(listener, 1), 1, "{}", listener.addr());
+    }
+    for closed in server_addrs(&lab, 8081) {
+        assert_eq!(
+            lab.connect(lab.client_ns(), closed, CONNECT_TIMEOUT),
+            ConnectOutcome::Refused,
+            "connect to closed {closed}"
+        );
+    }
+    // A stopped listener's port is closed again.
+    for listener in listeners {
+        let addr = listener.addr();
+        listener.stop();
+        assert_eq!(
+            lab.connect(lab.client_ns(), addr, CONNECT_TIMEOUT),
+            ConnectOutcome::Refused
+        );
+    }
+}
+
+#[test]
+fn localhost_listener_is_reachable_only_locally() {
+    if !root_or_skip("localhost_listener_is_reachable_only_locally") {
+        return;
+    }
+    let lab = Lab::new(1);
+    let server = lab.server_ns();
+    let local4 = lab.listen(server, Ipv4Addr::LOCALHOST.into(), 8082);
+    let local6 = lab.listen(server, Ipv6Addr::LOCALHOST.into(), 8082);
+    for local in [&local4, &local6] {
+        assert_eq!(
+            lab.connect(server, local.addr(), CONNECT_TIMEOUT),
+            ConnectOutcome::Connected
+        );
+    }
+    for remote in server_addrs(&lab, 8082) {
+        assert_eq!(
+            lab.connect(lab.client_ns(), remote, CONNECT_TIMEOUT),
+            ConnectOutcome::Refused,
+            "{remote} must look closed from the client"
+        );
+    }
+    assert_eq!(wait_accepted(&local4, 1), 1);
+    assert_eq!(wait_accepted(&local6, 1), 1);
+}
+
+#[test]
+fn ephemeral_port_listener_reports_its_port() {
+    if !root_or_skip("ephemeral_port_listener_reports_its_port") {
+        return;
+    }
+    let lab = Lab::new(0);
+    let listener = lab.listen(lab.server_ns(), Ipv4Addr::UNSPECIFIED.into(), 0);
+    assert_ne!(listener.port(), 0);
+    let dst = SocketAddr::new(lab.server_v4().into(), listener.port());
+    assert_eq!(
+        lab.connect(lab.client_ns(), dst, CONNECT_TIMEOUT),
+        ConnectOutcome::Connected
+    );
+}
+
+/// iptables target arguments for IPv4 and IPv6.
+type Targets = [&'static [&'static str]; 2];
+
+#[test]
+fn firewall_and_route_helpers_change_the_outcome() {
+    if !root_or_skip("firewall_and_route_helpers_change_the_outcome") {
+        return;
+    }
+    let lab = Lab::new(2);
+    let (r1, r2, server) = (lab.router_ns(1), lab.router_ns(2), lab.server_ns());
+    let _open = [
+        lab.listen(server, Ipv4Addr::UNSPECIFIED.into(), 90),
+        lab.listen(server, Ipv6Addr::UNSPECIFIED.into(), 90),
+    ];
+    let refused = || [ConnectOutcome::Refused, ConnectOutcome::Refused];
+    let failed = |v4: &str, v6: &str| {
+        [
+            ConnectOutcome::Failed(v4.into()),
+            ConnectOutcome::Failed(v6.into()),
+        ]
+    };
+    // port, namespace, chain, [v4, v6] target arguments, [v4, v6] outcome
+    let cases: [(u16, &str, &str, Targets, [ConnectOutcome; 2]); 5] = [
+        (
+            91,
+            r2,
+            "FORWARD",
+            [&["REJECT", "--reject-with", "tcp-reset"]; 2],
+            refused(),
+        ),
+        (
+            92,
+            server,
+            "INPUT",
+            [&["REJECT", "--reject-with", "tcp-reset"]; 2],
+            refused(),
+        ),
+        (
+            93,
+            r1,
+            "FORWARD",
+            [
+                &["REJECT", "--reject-with", "icmp-port-unreachable"],
+                &["REJECT", "--reject-with", "icmp6-port-unreachable"],
+            ],
+            refused(),
+        ),
+        (
+            94,
+            r1,
+            "FORWARD",
+            [
+                &["REJECT", "--reject-with", "icmp-admin-prohibited"],
+                &["REJECT", "--reject-with", "icmp6-adm-prohibited"],
+            ],
+            failed("EHOSTUNREACH", "EACCES"),
+        ),
+        (
+            95,
+            r1,
+            "FORWARD",
+            [&["DROP"]; 2],
+            [ConnectOutcome::TimedOut, ConnectOutcome::TimedOut],
+        ),
+    ];
+    for (port, ns, chain, targets, expected) in cases {
+        let dport = port.to_string();
+        let dsts = server_addrs(&lab, port);
+        for family in 0..2 {
+            let mut rule = vec!["-A", chain, "-p", "tcp", "--dport", &dport, "-j"];
+            rule.extend_from_slice(targets[family]);
+            lab.iptables(ns, family == 1, &rule);
+            // Only the silent drop waits for the timeout; keep that one short.
+            let timeout = if expected[family] == ConnectOutcome::TimedOut {
+                Duration::from_secs(1)
+            } else {
+                CONNECT_TIMEOUT
+            };
+            let outcome = lab.connect(lab.client_ns(), dsts[family], timeout);
+            assert_eq!(
+                outcome, expected[family],
+                "{targets:?} in {ns} {chain}, connect to {}",
+                dsts[family]
+            );
+        }
+    }
+    // The listener behind the firewall rules is still reachable on its own port.
+    for dst in server_addrs(&lab, 90) {
+        assert_eq!(
+            lab.connect(lab.client_ns(), dst, CONNECT_TIMEOUT),
+            ConnectOutcome::Connected
+        );
+    }
+    // Unreachable / prohibit routes on r1 for the server address.
+    let (v4, v6) = (
+        format!("{}/32", lab.server_v4()),
+        format!("{}/128", lab.server_v6()),
+    );
+    for (kind, expected) in [
+        ("unreachable", failed("EHOSTUNREACH", "ENETUNREACH")),
+        ("prohibit", failed("EHOSTUNREACH", "EACCES")),
+    ] {
+        lab.route(r1, &["add", kind, &v4]);
+        lab.route(r1, &["add", kind, &v6]);
+        for (dst, expected) in server_addrs(&lab, 90).into_iter().zip(expected) {
+            assert_eq!(
+                lab.connect(lab.client_ns(), dst, CONNECT_TIMEOUT),
+                expected,
+                "route {kind} on r1, connect to {dst}"
+            );
+        }
+        lab.route(r1, &["del", &v4]);
+        lab.route(r1, &["del", &v6]);
+    }
+}
+
+#[test]
+fn nft_rules_apply_inside_the_lab() {
+    if !root_or_skip("nft_rules_apply_inside_the_lab") {
+        return;
+    }
+    let lab = Lab::new(1);
+    lab.nft(
+        lab.router_ns(1),
+        "add table inet lab\n\
+         add chain inet lab forward_filter { type filter hook forward priority 0; }\n\
+         add rule inet lab forward_filter tcp dport 96 reject with tcp reset\n",
+    );
+    for dst in server_addrs(&lab, 96) {
+        assert_eq!(
+            lab.connect(lab.client_ns(), dst, CONNECT_TIMEOUT),
+            ConnectOutcome::Refused
+        );
+    }
+}
+
+#[test]
+fn run_in_kills_on_timeout() {
+    if !root_or_skip("run_in_kills_on_timeout") {
+        return;
+    }
+    let lab = Lab::new(0);
+    let started = Instant::now();
+    let out = lab.run_in(
+        lab.client_ns(),
+        "sh",
+        &["-c", "echo begun; sleep 30 & sleep 30"],
+        Duration::from_millis(300),
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "run_in waited too long"
+    );
+    assert!(!out.status.success());
+    assert_eq!(out.status.code(), None, "killed by a signal");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "begun\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[lab] timed out"));
+
+    let out = lab.run_in(lab.client_ns(), "true", &[], Duration::from_secs(5));
+    assert!(out.status.success());
+}
+
+#[test]
+fn drop_deletes_namespaces_and_kills_processes() {
+    if !root_or_skip("drop_deletes_namespaces_and_kills_processes") {
+        return;
+    }
+    let lab = Lab::new(2);
+    let names = lab.namespaces().to_vec();
+    let listener = lab.listen(lab.server_ns(), lab.server_v4().into(), 8083);
+    let pid = listener.pid();
+    // Leak the listener handle: the lab alone must kill the process.
+    std::mem::forget(listener);
+    let present = netns_names();
+    assert!(
+        names.iter().all(|n| present.contains(n)),
+        "{names:?} not in {present:?}"
+    );
+    drop(lab);
+    let present = netns_names();
+    for name in &names {
+        assert!(!present.contains(name), "{name} still listed after drop");
+        assert!(
+            !Path::new("/run/netns").join(name).exists(),
+            "{name} still mounted"
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(3);
+    // Killed and, having no parent waiting for it yet, at most a zombie.
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| !stat.contains(") Z "))
+    };
+    while alive() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!alive(), "listener {pid} survived the lab");
+}
+
+#[test]
+fn drop_cleans_up_after_a_panicking_test() {
+    if !root_or_skip("drop_cleans_up_after_a_panicking_test") {
+        return;
+    }
+    let result = std::panic::catch_unwind(|| {
+        let lab = Lab::new(1);
+        let names = lab.namespaces().to_vec();
+        std::panic::panic_any(names);
+    });
+    let names = result
+        .expect_err("the closure panics")
+        .downcast::<Vec<String>>()
+        .expect("panic payload is the namespace list");
+    let present = netns_names();
+    assert!(
+        names.iter().all(|n| !present.contains(n)),
+        "{names:?} survived"
+    );
+}
+
+#[test]
+fn concurrent_labs_do_not_interfere() {
+    if !root_or_skip("concurrent_labs_do_not_interfere") {
+        return;
+    }
+    let workers: Vec<_> = (0..4)
+        .map(|i| {
+            thread::spawn(move || {
+                let lab = Lab::new(1 + i % 3);
+                let listener = lab.listen(lab.server_ns(), lab.server_v6().into(), 8084);
+                assert!(lab.ping(lab.client_ns(), lab.server_v4().into()));
+                assert_eq!(
+                    lab.connect(lab.client_ns(), listener.addr(), CONNECT_TIMEOUT),
+                    ConnectOutcome::Connected
+                );
+                assert_eq!(wait_accepted(&listener, 1), 1);
+                lab.id().to_owned()
+            })
+        })
+        .collect();
+    let mut ids: Vec<String> = workers
+        .into_iter()
+        .map(|w| w.join().expect("lab worker thread"))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 4, "lab ids must be unique: {ids:?}");
+}
+
+#[test]
+fn sweep_stale_removes_namespaces_of_dead_processes() {
+    if !root_or_skip("sweep_stale_removes_namespaces_of_dead_processes") {
+        return;
+    }
+    // No process can have a pid above pid_max; our own pid as the counter
+    // keeps concurrent test processes apart.
+    let pid_max: u64 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .expect("read pid_max")
+        .trim()
+        .parse()
+        .expect("pid_max is a number");
+    let stale = format!("sp{}x{}-client", pid_max + 1, std::process::id());
+    let status = Command::new("ip")
+        .args(["netns", "add", &stale])
+        .status()
+        .expect("ip netns add runs");
+    assert!(status.success(), "create {stale}");
+    let live = Lab::new(0);
+    Lab::sweep_stale();
+    let present = netns_names();
+    assert!(!present.contains(&stale), "{stale} was not swept");
+    assert!(
+        live.namespaces().iter().all(|n| present.contains(n)),
+        "a live lab was swept"
+    );
+}
+
+#[test]
+fn absent_host_is_unreachable_from_the_last_router() {
+    if !root_or_skip("absent_host_is_unreachable_from_the_last_router") {
+        return;
+    }
+    let lab = Lab::new(1);
+    for dst in [IpAddr::from(lab.absent_v4()), lab.absent_v6().into()] {
+        let started = Instant::now();
+        let outcome = lab.connect(
+            lab.client_ns(),
+            SocketAddr::new(dst, 80),
+            Duration::from_secs(8),
+        );
+        assert_eq!(
+            outcome,
+            ConnectOutcome::Failed("EHOSTUNREACH".into()),
+            "{dst}"
+        );
+        assert!(
+            started.elapsed() >= Duration::from_secs(2),
+            "{dst}: neighbour resolution should take about 3 s"
+        );
+    }
+}
