@@ -116,24 +116,10 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
             return Ok(exit::NO_TARGET);
         }
     };
-    // The sockets and captures are open: nothing more needs root.
-    let who = match drop_privileges() {
-        Ok(w) => w,
-        Err(e) => {
-            eprintln!("synprobe: {e}");
-            return Ok(exit::NO_PERMISSION);
-        }
-    };
-    if args.verbose {
-        eprintln!(
-            "synprobe: capturing on {}; now running as uid {} gid {}",
-            prober.interfaces().join(", "),
-            who.uid,
-            who.gid
-        );
-    }
     let mut writer = match &args.write {
         Some(path) => {
+            // Created before privileges are dropped (the directory may be root's), then handed to the user
+            // who ran sudo, so the capture is theirs.
             let file = match File::create(path) {
                 Ok(f) => f,
                 Err(e) => {
@@ -141,6 +127,12 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
                     return Ok(exit::CANNOT_WRITE);
                 }
             };
+            if let Err(e) = give_to_invoking_user(&file) {
+                eprintln!(
+                    "synprobe: warning: cannot hand {} to the invoking user: {e}",
+                    path.display()
+                );
+            }
             let app = format!("synprobe {}", env!("CARGO_PKG_VERSION"));
             let comment = format!("synprobe {host} {port_list}");
             Some(PcapNgWriter::with_interfaces(
@@ -152,6 +144,31 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
         }
         None => None,
     };
+    // The sockets and captures are open: nothing more needs root.
+    let who = match drop_privileges() {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("synprobe: {e}");
+            return Ok(exit::NO_PERMISSION);
+        }
+    };
+    if args.verbose {
+        let caps = std::fs::read_to_string("/proc/self/status")
+            .map(|s| {
+                s.lines()
+                    .filter(|l| l.starts_with("CapEff:") || l.starts_with("CapPrm:"))
+                    .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        eprintln!(
+            "synprobe: capturing on {}; privileges dropped: now uid {} gid {} ({caps})",
+            prober.interfaces().join(", "),
+            who.uid,
+            who.gid
+        );
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         let _ = signal_hook::flag::register(sig, Arc::clone(&stop));
@@ -200,6 +217,19 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
         .map(|r| exit::for_verdict(r.verdict))
         .max()
         .unwrap_or(exit::OK))
+}
+
+/// When run through sudo, make `file` belong to the user who ran it (SUDO_UID/SUDO_GID).
+fn give_to_invoking_user(file: &File) -> nix::Result<()> {
+    let id = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u32>().ok());
+    match (id("SUDO_UID"), id("SUDO_GID")) {
+        (Some(uid), Some(gid)) if nix::unistd::geteuid().is_root() => nix::unistd::fchown(
+            file,
+            Some(nix::unistd::Uid::from_raw(uid)),
+            Some(nix::unistd::Gid::from_raw(gid)),
+        ),
+        _ => Ok(()),
+    }
 }
 
 fn human(out: &mut impl Write, r: &TargetReport, trace: bool) -> io::Result<()> {

@@ -131,12 +131,25 @@ struct RstCluster {
 
 const MAX_CLUSTERS: usize = 4;
 
+/// How the RSTs for one port of a server treated a non-zero TOS.
+#[derive(Debug, Clone, Copy, Default)]
+struct PortTos {
+    port: u16,
+    hops: u8,
+    echoed: u32,
+    zeroed: u32,
+}
+
+/// Ports per server whose TOS behaviour is remembered.
+const MAX_PORT_TOS: usize = 64;
+
 /// What one server address has shown across the capture.
 #[derive(Debug, Clone, Default)]
 struct ServerBaseline {
     synack: HopSet,
     echo: HopSet,
     rsts: Vec<RstCluster>,
+    port_tos: Vec<PortTos>,
 }
 
 impl ServerBaseline {
@@ -159,6 +172,31 @@ impl ServerBaseline {
             }
             None => return,
         };
+        if matches!(tos, TosBehaviour::Echoed | TosBehaviour::Zeroed) {
+            let port = attempt.probe.key.server_port.0;
+            let slot = match self
+                .port_tos
+                .iter()
+                .position(|p| p.port == port && p.hops == r.hops.0)
+            {
+                Some(i) => Some(i),
+                None if self.port_tos.len() < MAX_PORT_TOS => {
+                    self.port_tos.push(PortTos {
+                        port,
+                        hops: r.hops.0,
+                        ..PortTos::default()
+                    });
+                    Some(self.port_tos.len() - 1)
+                }
+                None => None,
+            };
+            if let Some(i) = slot {
+                match tos {
+                    TosBehaviour::Echoed => self.port_tos[i].echoed += 1,
+                    _ => self.port_tos[i].zeroed += 1,
+                }
+            }
+        }
         let c = &mut self.rsts[idx];
         c.count = c.count.saturating_add(1);
         match tos {
@@ -562,7 +600,40 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
     }
 
     // The TOS byte: a Linux stack's own RST echoes the SYN's TOS, netfilter's REJECT sends 0.
+    let port = a.probe.key.server_port.0;
+    let stack_echoes_elsewhere = b
+        .port_tos
+        .iter()
+        .any(|p| p.port != port && p.hops == reading.hops.0 && p.echoed > 0);
     match tos_behaviour(a.probe.tos, ip.tos) {
+        TosBehaviour::NotTested => {
+            // Another SYN to this port, with a TOS, may have told: same port, same distance.
+            if let Some(p) = b
+                .port_tos
+                .iter()
+                .find(|p| p.port == port && p.hops == reading.hops.0)
+            {
+                if p.zeroed > 0 && p.echoed == 0 && stack_echoes_elsewhere {
+                    evidence.push(Evidence::new(
+                        "port-tos-zero",
+                        format!(
+                            "a TOS-marked SYN to port {port} drew an RST with TOS 0, while the host's RSTs for other ports echo the TOS"
+                        ),
+                        "RSTs for this port come from a REJECT rule on the host, not from its stack",
+                    ));
+                    if forged.is_none() {
+                        forged = Some((Confidence::High, true));
+                    }
+                } else if p.echoed > 0 && p.zeroed == 0 {
+                    evidence.push(Evidence::new(
+                        "port-tos-echoed",
+                        format!("a TOS-marked SYN to port {port} drew an RST that echoed the TOS"),
+                        "the host's own stack answers for this port: a netfilter REJECT rule sends TOS 0",
+                    ));
+                    stack_signs += 1;
+                }
+            }
+        }
         TosBehaviour::Echoed => {
             evidence.push(Evidence::new(
                 "rst-tos-echoed",
@@ -589,6 +660,19 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
             }
         }
         _ => {}
+    }
+    if ip.flow_label == Some(0) && forged.is_none() {
+        let labelled = b.rsts.iter().any(|c| {
+            c.hops == reading.hops.0 && c.initial == reading.initial && c.flow_nonzero > 0
+        });
+        if labelled {
+            evidence.push(Evidence::new(
+                "rst-flow-label-zero",
+                "the RST has IPv6 flow label 0 while other RSTs from this host carry flow labels",
+                "netfilter's REJECT sends flow label 0; the host's own stack labels its packets",
+            ));
+            forged = Some((Confidence::Medium, true));
+        }
     }
     if let Some(label) = ip.flow_label {
         if label != 0 && forged.is_none() {
@@ -703,7 +787,8 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
 }
 
 /// Evidence codes that show an RST was not sent by the target's stack.
-const FORGERY_CODES: [&str; 6] = [
+const FORGERY_CODES: [&str; 7] = [
+    "port-tos-zero",
     "rst-initial-ttl-differs",
     "rst-closer-than-synack",
     "rst-closer-than-echo",
