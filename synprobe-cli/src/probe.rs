@@ -242,7 +242,12 @@ fn human(out: &mut impl Write, r: &TargetReport, trace: bool) -> io::Result<()> 
         "{name} port {}: {} [{} confidence]",
         r.port, r.verdict, r.confidence
     )?;
-    writeln!(out, "  {}", r.headline)?;
+    let prefix = format!("{} port {}: ", r.target, r.port);
+    writeln!(
+        out,
+        "  {}",
+        r.headline.strip_prefix(&prefix).unwrap_or(&r.headline)
+    )?;
     if let Some(rej) = r.rejecter {
         let hops = rej.hops.map_or("?".into(), |h| h.0.to_string());
         writeln!(

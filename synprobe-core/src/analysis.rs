@@ -699,6 +699,8 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
     let server = a.probe.key.server;
     match forged {
         Some((confidence, at_target)) => {
+            // Consistency with other RSTs says nothing once one of them is shown to be forged.
+            evidence.retain(|e| e.code != "rst-consistent");
             // The observation that decided it goes first.
             if let Some(i) = evidence
                 .iter()

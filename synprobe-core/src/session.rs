@@ -221,12 +221,13 @@ pub struct Session {
     phase: Phase,
     probes: Vec<Sent>,
     by_sport: HashMap<u16, usize>,
-    engine: Engine,
     frames: Vec<Observed>,
     srtt: Option<Duration>,
     sent_count: u32,
     budget_hit: bool,
     t0: Option<Timestamp>,
+    /// When the plan finished (or the last time it was polled).
+    last_poll: Timestamp,
 }
 
 impl Session {
@@ -240,14 +241,6 @@ impl Session {
         sport_base: u16,
         seed: u64,
     ) -> Self {
-        let engine = Engine::new(EngineConfig {
-            matcher: MatchConfig {
-                timeout: cfg.max_rto,
-                follow_retransmissions: false,
-                ..MatchConfig::default()
-            },
-            analyzer: AnalyzerConfig::default(),
-        });
         Session {
             target,
             port,
@@ -260,12 +253,12 @@ impl Session {
             phase: Phase::Start,
             probes: Vec::new(),
             by_sport: HashMap::new(),
-            engine,
             frames: Vec::new(),
             srtt: None,
             sent_count: 0,
             budget_hit: false,
             t0: None,
+            last_poll: Timestamp::default(),
         }
     }
 
@@ -308,6 +301,9 @@ impl Session {
 
     /// Advance the plan to `now`: the packets to send now, and when to call again (None when done).
     pub fn poll(&mut self, now: Timestamp) -> (Vec<Outgoing>, Option<Timestamp>) {
+        if self.phase != Phase::Done {
+            self.last_poll = self.last_poll.max(now);
+        }
         let mut out = Vec::new();
         loop {
             match self.phase {
@@ -621,7 +617,6 @@ impl Session {
         }
         self.learn(seen);
         self.frames.push(*seen);
-        self.engine.push_observed(*seen);
         true
     }
 
@@ -697,17 +692,29 @@ impl Session {
 
     /// The diagnosis. Call when [`Session::is_done`] (or to give up early: what is known is judged).
     pub fn report(&mut self) -> TargetReport {
-        let end = self
-            .probes
-            .iter()
-            .flat_map(|p| p.sent.iter().copied().chain(p.answer.map(|a| a.0)))
-            .max()
-            .unwrap_or_default();
-        self.engine
-            .advance(end.plus(Duration(self.cfg.max_rto.0 * 4)));
-        self.engine.finish();
+        // Judge the frames with the wait the plan really gave the main SYN after its last transmission, so the
+        // evidence tells how long it was unanswered.
+        let end = self.last_poll;
+        let main_last = self
+            .main()
+            .and_then(|m| m.sent.last().copied())
+            .unwrap_or(end);
+        let waited = end.since(main_last).max(Duration(1_000_000));
+        let mut engine = Engine::new(EngineConfig {
+            matcher: MatchConfig {
+                timeout: waited,
+                follow_retransmissions: false,
+                ..MatchConfig::default()
+            },
+            analyzer: AnalyzerConfig::default(),
+        });
+        for f in &self.frames {
+            engine.push_observed(*f);
+        }
+        engine.advance(end.plus(Duration(1)));
+        engine.finish();
         let mut reports: HashMap<(u16, u32), Report> = HashMap::new();
-        while let Some(r) = self.engine.pop_report() {
+        while let Some(r) = engine.pop_report() {
             reports.insert(
                 (r.attempt.probe.key.client_port.0, r.attempt.probe.isn.0),
                 r,
