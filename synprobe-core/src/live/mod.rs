@@ -11,7 +11,7 @@
 //! let jobs = vec![Job::new("192.0.2.10".parse().unwrap(), 443), Job::new("192.0.2.11".parse().unwrap(), 22)];
 //! let mut prober = Prober::open(ProberConfig::default(), &jobs)?; // needs CAP_NET_RAW
 //! synprobe_core::live::drop_privileges()?;
-//! let run = prober.run(jobs, None, &AtomicBool::new(false))?;
+//! let run = prober.run::<std::fs::File>(jobs, None, &AtomicBool::new(false))?;
 //! for r in &run.reports {
 //!     println!("{}:{} {} — {}", r.target, r.port, r.verdict, r.headline);
 //! }
