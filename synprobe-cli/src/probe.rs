@@ -269,6 +269,7 @@ fn human(out: &mut impl Write, r: &TargetReport, trace: bool) -> io::Result<()> 
         facts.push(format!("rtt {rtt:.2} ms"));
     }
     facts.push(format!("{} packet(s) sent", r.probes_sent));
+    facts.push(format!("verdict after {:.1} ms", r.time_to_verdict_ms));
     writeln!(out, "  {}", facts.join(", "))?;
     writeln!(out, "  evidence:")?;
     for e in &r.evidence {

@@ -173,6 +173,8 @@ pub struct TargetReport {
     pub path: Vec<PathHop>,
     /// Packets sent.
     pub probes_sent: u32,
+    /// Milliseconds from the first packet sent to the verdict (the plan's end), excluding process start-up.
+    pub time_to_verdict_ms: f64,
     /// Every packet sent and received, Wireshark style.
     pub packets: Vec<PacketRecord>,
 }
@@ -819,6 +821,7 @@ impl Session {
             next_steps: j.next_steps,
             path,
             probes_sent: self.sent_count,
+            time_to_verdict_ms: self.last_poll.since(t0).as_millis_f64().max(0.0),
             packets,
         }
     }

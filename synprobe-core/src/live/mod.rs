@@ -337,7 +337,7 @@ fn open_tap(name: &str, targets: &[IpAddr], sources: &[IpAddr]) -> Result<Tap> {
         .map_err(cap_err)?
         .immediate_mode(true)
         .snaplen(1024)
-        .buffer_size(4 << 20)
+        .buffer_size(1 << 20)
         .timeout(1)
         .open()
         .map_err(cap_err)?;

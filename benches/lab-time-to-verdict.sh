@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Time to verdict per lab scenario: synprobe (default plan and --quick) next to nmap -sS -Pn --reason, in one
+# hyperfine run per scenario. Builds its own lab of network namespaces (client -- r1 -- r2 -- server, addresses in
+# 198.18.0.0/15 only), so it needs root; every probe stays inside the lab. Run by hand:
+#   sudo benches/lab-time-to-verdict.sh [RUNS]        (results in target/lab-bench/, a table on stdout)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-30}
+for tool in hyperfine nmap ip iptables; do
+  command -v "$tool" >/dev/null || { echo "needs $tool (apt-get install -y hyperfine nmap iproute2 iptables)"; exit 1; }
+done
+cargo build --release -q -p synprobe-cli
+BIN=$PWD/target/release/synprobe
+OUT=$PWD/target/lab-bench; mkdir -p "$OUT"
+P=spbench$$
+nodes=(client r1 r2 server)
+cleanup() { for x in "${nodes[@]}"; do ip netns del "$P-$x" 2>/dev/null || true; done; }
+trap cleanup EXIT
+for x in "${nodes[@]}"; do
+  ip netns add "$P-$x"
+  ip netns exec "$P-$x" sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0
+  ip -n "$P-$x" link set lo up
+done
+for k in 0 1 2; do
+  a=$P-${nodes[$k]}; b=$P-${nodes[$((k+1))]}
+  ip -n "$a" link add east0 type veth peer name west0 netns "$b"
+  ip -n "$a" addr add 198.18.$k.1/24 dev east0; ip -n "$b" addr add 198.18.$k.2/24 dev west0
+  ip -n "$a" link set east0 up; ip -n "$b" link set west0 up
+done
+ip netns exec "$P-r1" sysctl -qw net.ipv4.ip_forward=1; ip netns exec "$P-r2" sysctl -qw net.ipv4.ip_forward=1
+ip -n "$P-client" route add default via 198.18.0.2
+ip -n "$P-r1" route add default via 198.18.1.2
+ip -n "$P-r2" route add 198.18.0.0/24 via 198.18.1.1
+ip -n "$P-server" route add default via 198.18.2.1
+ip netns exec "$P-server" python3 -c 'import socket,time
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("198.18.2.2", 80)); s.listen(128)
+while True:
+    c,_=s.accept(); c.close()' &
+ip netns exec "$P-r2" iptables -A FORWARD -p tcp --dport 82 -j REJECT --reject-with tcp-reset
+ip netns exec "$P-server" iptables -A INPUT -p tcp --dport 83 -j REJECT --reject-with tcp-reset
+ip netns exec "$P-r1" iptables -A FORWARD -p tcp --dport 85 -j REJECT --reject-with icmp-admin-prohibited
+ip netns exec "$P-r1" iptables -A FORWARD -p tcp --dport 87 -j DROP
+sleep 0.5
+RTT=$(ip netns exec "$P-client" ping -c 20 -i 0.01 -q 198.18.2.2 | awk -F/ '/rtt/{print $5}')
+echo "lab: client -- r1 -- r2 -- server (3 hops), ping rtt avg ${RTT} ms"
+run() { ip netns exec "$P-client" "$@"; }
+printf '| scenario | synprobe verdict | synprobe (ms) | synprobe --quick (ms) | nmap -sS (ms) | nmap says |\n|---|---|---|---|---|---|\n' > "$OUT/table.md"
+for spec in "open:80" "closed:81" "rst-at-r2:82" "rst-on-host:83" "icmp-admin-at-r1:85" "drop-at-r1:87"; do
+  name=${spec%%:*}; port=${spec##*:}
+  verdict=$(run "$BIN" 198.18.2.2 "$port" --json | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["verdict"])')
+  nmapsays=$(run nmap -sS -Pn -n --reason -p "$port" 198.18.2.2 | awk -v p="$port/tcp" '$1==p{print $2" ("$3" "$4" "$5" "$6")"}')
+  hyperfine -N --warmup 3 --runs "$RUNS" -i --export-json "$OUT/$name.json" \
+    -n synprobe "ip netns exec $P-client $BIN 198.18.2.2 $port" \
+    -n quick "ip netns exec $P-client $BIN 198.18.2.2 $port --quick" \
+    -n nmap "ip netns exec $P-client nmap -sS -Pn -n --reason -p $port 198.18.2.2" >/dev/null
+  python3 - "$OUT/$name.json" "$name" "$verdict" "$nmapsays" >> "$OUT/table.md" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+ms = {r["command"]: (r["median"] * 1000, r["stddev"] * 1000) for r in d["results"]}
+f = lambda k: "%.1f ± %.1f" % ms[k]
+print(f"| {sys.argv[2]} | {sys.argv[3]} | {f('synprobe')} | {f('quick')} | {f('nmap')} | {sys.argv[4]} |")
+PY
+done
+# The process's fixed cost (start, libpcap open, raw sockets), for the 1.5 RTT + 5 ms budget of --quick.
+hyperfine -N --warmup 3 --runs "$RUNS" -i --export-json "$OUT/startup.json" \
+  -n "synprobe --version" "ip netns exec $P-client $BIN --version" >/dev/null
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; print("| process start (synprobe --version) | | %.1f ± %.1f | | | |" % (r["median"]*1000, r["stddev"]*1000))' "$OUT/startup.json" >> "$OUT/table.md"
+cat "$OUT/table.md"
