@@ -40,6 +40,8 @@
 pub mod analysis;
 pub mod build;
 pub mod capture;
+#[cfg(test)]
+mod lab_frames;
 mod engine;
 mod error;
 pub mod live;
