@@ -499,3 +499,135 @@ fn privileges_are_dropped_to_the_invoking_user_and_output_is_theirs() {
     assert!(err.contains("now uid 65534"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn loopback_names_and_our_own_rst() {
+    if !root_or_skip("loopback_names_and_our_own_rst") {
+        return;
+    }
+    let lab = Lab::new(1);
+    let server: IpAddr = lab.server_v4().into();
+    let _open = lab.listen(lab.server_ns(), server, OPEN);
+    // Loopback inside the client's namespace: the kernel's own closed port.
+    let out = probe(&lab, &["127.0.0.1", "9", "--json"]);
+    let r = reports(&out);
+    check(
+        r.values().next().expect("report"),
+        "closed",
+        Some(("127.0.0.1".parse().expect("addr"), 1, true)),
+    );
+    // A host name resolves to all its addresses (ip netns exec mounts /etc/netns/<ns>/hosts over /etc/hosts).
+    let etc = Path::new("/etc/netns").join(lab.client_ns());
+    std::fs::create_dir_all(&etc).expect("/etc/netns/<ns>");
+    std::fs::write(
+        etc.join("hosts"),
+        format!(
+            "{} lab-server\n{} lab-server\n",
+            lab.server_v4(),
+            lab.server_v6()
+        ),
+    )
+    .expect("hosts file");
+    let out = probe(&lab, &["lab-server", "81", "--json"]);
+    let _ = std::fs::remove_dir_all(&etc);
+    let r = reports(&out);
+    assert_eq!(r.len(), 2, "both addresses of the name: {r:?}");
+    assert!(r
+        .values()
+        .all(|v| v["host"] == "lab-server" && v["verdict"] == "closed"));
+    let only4 = {
+        std::fs::create_dir_all(&etc).expect("/etc/netns/<ns>");
+        std::fs::write(
+            etc.join("hosts"),
+            format!(
+                "{} lab-server\n{} lab-server\n",
+                lab.server_v4(),
+                lab.server_v6()
+            ),
+        )
+        .expect("hosts file");
+        let out = probe(&lab, &["lab-server", "81", "--json", "-4"]);
+        let _ = std::fs::remove_dir_all(&etc);
+        reports(&out)
+    };
+    assert_eq!(only4.len(), 1);
+    assert!(only4
+        .keys()
+        .all(|(t, _)| t.parse::<IpAddr>().is_ok_and(|a| a.is_ipv4())));
+    // An open port: our kernel answers the unexpected SYN-ACK with its own RST, marked as ours in the trace.
+    let out = probe(&lab, &[&server.to_string(), "80", "--json"]);
+    let r = reports(&out);
+    let open = r.values().next().expect("report");
+    assert_eq!(open["verdict"], "open");
+    let ours: Vec<&Value> = open["packets"]
+        .as_array()
+        .expect("packets")
+        .iter()
+        .filter(|p| p["role"] == "ours")
+        .collect();
+    assert!(
+        !ours.is_empty()
+            && ours
+                .iter()
+                .all(|p| p["summary"].as_str().is_some_and(|s| s.contains("[RST]"))),
+        "{open}"
+    );
+}
+
+#[test]
+fn ctrl_c_leaves_a_complete_pcapng_and_a_partial_report() {
+    if !root_or_skip("ctrl_c_leaves_a_complete_pcapng_and_a_partial_report") {
+        return;
+    }
+    let (lab, _, _) = scenario_lab(false);
+    let dir = std::env::temp_dir().join(format!("synprobe-sigint-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("partial.pcapng");
+    let target = lab.server_v4().to_string();
+    let mut child = lab
+        .command(lab.client_ns(), synprobe_bin().to_str().expect("path"))
+        .args([
+            &target,
+            &DROP_ON_HOST.to_string(),
+            "--json",
+            "-w",
+            file.to_str().expect("path"),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("synprobe starts");
+    std::thread::sleep(Duration::from_millis(400));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("synprobe ends");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    let r = reports(&out);
+    assert_eq!(r.len(), 1, "the partial report is printed");
+    if let Ok(t) = std::process::Command::new("tshark")
+        .args(["-r", file.to_str().expect("path")])
+        .output()
+    {
+        assert!(
+            t.status.success(),
+            "tshark reads the interrupted capture: {}",
+            String::from_utf8_lossy(&t.stderr)
+        );
+        assert!(String::from_utf8_lossy(&t.stdout).contains("[SYN]"));
+    }
+    let replay = std::process::Command::new(synprobe_bin())
+        .args(["replay", file.to_str().expect("path")])
+        .output()
+        .expect("replay");
+    assert_eq!(
+        replay.status.code(),
+        Some(0),
+        "the interrupted pcapng is complete"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
