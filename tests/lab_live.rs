@@ -584,7 +584,7 @@ fn ctrl_c_leaves_a_complete_pcapng_and_a_partial_report() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let file = dir.join("partial.pcapng");
     let target = lab.server_v4().to_string();
-    let mut child = lab
+    let child = lab
         .command(lab.client_ns(), synprobe_bin().to_str().expect("path"))
         .args([
             &target,
