@@ -331,6 +331,10 @@ fn check_pcapng(pcapng: &Path, live: &HashMap<(String, u16), Value>, target: &st
                 "per-packet comments: {comments}"
             );
             assert!(comments.contains("TTL walk"), "{comments}");
+            assert!(
+                comments.contains("verdict: firewall-rst"),
+                "the verdict each packet supported: {comments}"
+            );
         }
         Err(_) => assert!(std::env::var("CI").is_err(), "tshark is installed in CI"),
     }

@@ -7,8 +7,7 @@ use std::net::{IpAddr, ToSocketAddrs};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use synprobe_core::capture::PcapNgWriter;
-use synprobe_core::live::{drop_privileges, Job, Prober, ProberConfig};
+use synprobe_core::live::{drop_privileges, write_pcapng, Job, Prober, ProberConfig};
 use synprobe_core::session::{SessionConfig, TargetReport};
 use synprobe_core::{parse_ports, Duration, Error};
 
@@ -116,10 +115,11 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
             return Ok(exit::NO_TARGET);
         }
     };
-    let mut writer = match &args.write {
+    let mut pcapng_file = match &args.write {
         Some(path) => {
             // Created before privileges are dropped (the directory may be root's), then handed to the user
-            // who ran sudo, so the capture is theirs.
+            // who ran sudo, so the capture is theirs. It is written once the verdicts are known, so that each
+            // packet's comment can say which verdict it supported.
             let file = match File::create(path) {
                 Ok(f) => f,
                 Err(e) => {
@@ -133,14 +133,7 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
                     path.display()
                 );
             }
-            let app = format!("synprobe {}", env!("CARGO_PKG_VERSION"));
-            let comment = format!("synprobe {host} {port_list}");
-            Some(PcapNgWriter::with_interfaces(
-                BufWriter::new(file),
-                &prober.link_types(),
-                &app,
-                Some(&comment),
-            )?)
+            Some((path.clone(), file))
         }
         None => None,
     };
@@ -173,22 +166,25 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         let _ = signal_hook::flag::register(sig, Arc::clone(&stop));
     }
-    let outcome = match prober.run(jobs, writer.as_mut(), &stop) {
-        Ok(o) => o,
+    let links = prober.link_types();
+    let (outcome, failure) = match prober.run(jobs, &stop) {
+        Ok(o) => (o, None),
+        Err(Error::RunFailed { reason, partial }) => (*partial, Some(reason)),
         Err(e @ Error::Privilege { .. }) => {
             eprintln!("synprobe: {e}");
             return Ok(exit::NO_PERMISSION);
         }
         Err(e) => {
             eprintln!("synprobe: {e}");
-            if let Some(w) = writer {
-                let _ = w.finish();
-            }
             return Ok(exit::NO_TARGET);
         }
     };
-    if let Some(w) = writer {
-        w.finish()?;
+    // What was captured is written out whatever happened.
+    if let Some((path, file)) = pcapng_file.take() {
+        let comment = format!("synprobe {host} {port_list}");
+        if let Err(e) = write_pcapng(BufWriter::new(file), &links, &outcome, &comment) {
+            eprintln!("synprobe: cannot write {}: {e}", path.display());
+        }
     }
     let stdout = io::stdout();
     let mut out = stdout.lock();
@@ -206,6 +202,10 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
             "synprobe: warning: the capture dropped {} packet(s) (kernel buffer) and the interface {}: the verdicts may miss replies",
             outcome.dropped.0, outcome.dropped.1
         );
+    }
+    if let Some(reason) = failure {
+        eprintln!("synprobe: {reason}; the verdicts above judge what was seen until then");
+        return Ok(exit::NO_TARGET);
     }
     if outcome.interrupted {
         eprintln!("synprobe: interrupted: the verdicts above judge what was seen until then");

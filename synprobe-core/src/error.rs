@@ -51,6 +51,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// The live run failed part-way; what was captured and judged until then is kept.
+    #[error("the run stopped early: {reason}")]
+    RunFailed {
+        /// Why.
+        reason: String,
+        /// The reports and frames until then.
+        partial: Box<crate::live::RunOutcome>,
+    },
+
     /// Another I/O operation failed.
     #[error("cannot {what}: {source}")]
     Io {

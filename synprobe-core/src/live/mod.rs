@@ -11,7 +11,7 @@
 //! let jobs = vec![Job::new("192.0.2.10".parse().unwrap(), 443), Job::new("192.0.2.11".parse().unwrap(), 22)];
 //! let mut prober = Prober::open(ProberConfig::default(), &jobs)?; // needs CAP_NET_RAW
 //! synprobe_core::live::drop_privileges()?;
-//! let run = prober.run::<std::fs::File>(jobs, None, &AtomicBool::new(false))?;
+//! let run = prober.run(jobs, &AtomicBool::new(false))?;
 //! for r in &run.reports {
 //!     println!("{}:{} {} — {}", r.target, r.port, r.verdict, r.headline);
 //! }
@@ -84,11 +84,30 @@ impl Default for ProberConfig {
     }
 }
 
+/// A frame a session took, as captured, for the pcapng file.
+#[derive(Debug, Clone)]
+pub struct CapturedFrame {
+    /// Index of the capture (interface) it came from, as in [`Prober::link_types`].
+    pub interface: u32,
+    /// Capture time.
+    pub ts: Timestamp,
+    /// The bytes captured.
+    pub data: Vec<u8>,
+    /// Length on the wire.
+    pub orig_len: u32,
+    /// Index of the job (and report) it belongs to.
+    pub job: usize,
+    /// Which probe, which step of the plan.
+    pub note: String,
+}
+
 /// What a run produced.
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
     /// One report per job, in job order.
     pub reports: Vec<TargetReport>,
+    /// Every frame a session took, in capture order (write them with [`write_pcapng`]).
+    pub frames: Vec<CapturedFrame>,
     /// Packets libpcap dropped (kernel buffer full) and the interface dropped, summed over captures.
     pub dropped: (u64, u64),
     /// Whether the run was stopped early (SIGINT/SIGTERM): the reports judge what was seen so far.
@@ -175,14 +194,11 @@ impl Prober {
         self.taps.iter().map(|t| t.name.clone()).collect()
     }
 
-    /// Run the jobs to their verdicts. Every frame taken by a session is written to `pcapng` (if given) with a
-    /// comment naming the probe; `stop` ends the run early (the reports then judge what was seen).
-    pub fn run<W: Write>(
-        &mut self,
-        jobs: Vec<Job>,
-        mut pcapng: Option<&mut PcapNgWriter<W>>,
-        stop: &AtomicBool,
-    ) -> Result<RunOutcome> {
+    /// Run the jobs to their verdicts. Every frame a session takes is kept in the outcome, with a note naming
+    /// the probe and the step of the plan; `stop` ends the run early (the reports then judge what was seen, and
+    /// the frames so far are still returned).
+    pub fn run(&mut self, jobs: Vec<Job>, stop: &AtomicBool) -> Result<RunOutcome> {
+        let mut frames: Vec<CapturedFrame> = Vec::new();
         let seed = now().as_nanos() as u64 ^ u64::from(std::process::id()) << 32;
         let base = 20_000 + (seed % 20_000) as u16;
         let mut sessions: Vec<Session> = jobs
@@ -241,10 +257,22 @@ impl Prober {
                 next.map_or(20, |n| (n.since(now()).0 / 1_000_000).clamp(0, 50))
             };
             self.wait(wait_ms as u16);
-            self.drain(&mut sessions, pcapng.as_deref_mut())?;
+            if let Err(e) = self.drain(&mut sessions, &mut frames) {
+                // Keep what was captured: judge it and hand it back with the error's words in a note.
+                let reports = sessions.iter_mut().map(Session::report).collect();
+                return Err(Error::RunFailed {
+                    reason: e.to_string(),
+                    partial: Box::new(RunOutcome {
+                        reports,
+                        frames,
+                        dropped: (0, 0),
+                        interrupted: true,
+                    }),
+                });
+            }
         }
         // Frames already in the kernel's buffers still count.
-        self.drain(&mut sessions, pcapng)?;
+        let _ = self.drain(&mut sessions, &mut frames);
         let mut dropped = (0u64, 0u64);
         for tap in &mut self.taps {
             if let Ok(st) = tap.cap.stats() {
@@ -255,6 +283,7 @@ impl Prober {
         let reports = sessions.iter_mut().map(Session::report).collect();
         Ok(RunOutcome {
             reports,
+            frames,
             dropped,
             interrupted,
         })
@@ -269,11 +298,7 @@ impl Prober {
         let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms));
     }
 
-    fn drain<W: Write>(
-        &mut self,
-        sessions: &mut [Session],
-        mut pcapng: Option<&mut PcapNgWriter<W>>,
-    ) -> Result<()> {
+    fn drain(&mut self, sessions: &mut [Session], frames: &mut Vec<CapturedFrame>) -> Result<()> {
         for (iface, tap) in self.taps.iter_mut().enumerate() {
             loop {
                 let packet = match tap.cap.next_packet() {
@@ -299,19 +324,18 @@ impl Prober {
                     len: h.len,
                     packet: parsed,
                 };
-                let mut comment = None;
-                for s in sessions.iter_mut() {
+                for (job, s) in sessions.iter_mut().enumerate() {
                     if s.on_frame(&seen) {
-                        comment = Some(s.describe(&seen));
+                        frames.push(CapturedFrame {
+                            interface: iface as u32,
+                            ts,
+                            data: packet.data.to_vec(),
+                            orig_len: h.len,
+                            job,
+                            note: s.describe(&seen),
+                        });
                         break;
                     }
-                }
-                if let (Some(c), Some(w)) = (comment, pcapng.as_deref_mut()) {
-                    w.write_on(iface as u32, ts, packet.data, h.len, Some(&c))
-                        .map_err(|e| Error::Io {
-                            what: "write the pcapng file",
-                            source: e,
-                        })?;
                 }
             }
         }
@@ -356,6 +380,29 @@ fn open_tap(name: &str, targets: &[IpAddr], sources: &[IpAddr]) -> Result<Tap> {
         cap,
         link,
     })
+}
+
+/// Write a run's frames as pcapng: a section naming synprobe (and `comment`, e.g. the command line), one
+/// interface per capture, and per packet a comment with the probe, the step of the plan, and the verdict it
+/// supported. `tshark -r FILE -T fields -e frame.comment` shows them.
+pub fn write_pcapng<W: Write>(
+    out: W,
+    links: &[LinkType],
+    outcome: &RunOutcome,
+    comment: &str,
+) -> std::io::Result<W> {
+    let app = format!("synprobe {}", env!("CARGO_PKG_VERSION"));
+    let mut w = PcapNgWriter::with_interfaces(out, links, &app, Some(comment))?;
+    for f in &outcome.frames {
+        let verdict = outcome
+            .reports
+            .get(f.job)
+            .map(|r| format!(" | verdict: {} ({} confidence)", r.verdict, r.confidence))
+            .unwrap_or_default();
+        let note = format!("{}{verdict}", f.note);
+        w.write_on(f.interface, f.ts, &f.data, f.orig_len, Some(&note))?;
+    }
+    w.finish()
 }
 
 /// Run a sans-IO session against a scripted network, for tests: `respond` sees each packet sent and returns
