@@ -552,6 +552,23 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
                 forged = Some((Confidence::Medium, true));
             }
         }
+    } else if b.echo.count > 0
+        && !b.echo.has_initial(reading.initial)
+        && b.rsts
+            .iter()
+            .any(|c| c.initial != reading.initial && b.echo.has_initial(c.initial))
+    {
+        // The host's echo replies and its other RSTs agree on one initial TTL; this RST has another.
+        evidence.push(Evidence::new(
+            "rst-initial-ttl-differs",
+            format!(
+                "the RST left its sender with TTL {}, the host's echo replies and its other RSTs with TTL {}",
+                reading.initial,
+                b.echo.describe_initials()
+            ),
+            "a different network stack sent the RST: not the host's own",
+        ));
+        forged = Some((Confidence::High, false));
     } else if b.echo.count > 0 && b.echo.has_initial(reading.initial) && reading.hops.0 < b.echo.min
     {
         evidence.push(Evidence::new(
@@ -1335,6 +1352,38 @@ mod tests {
             (Verdict::FirewallRst, Confidence::High)
         );
         assert_eq!(j.evidence[0].code, "rst-initial-ttl-differs");
+    }
+
+    #[test]
+    fn a_linux_firewall_in_front_of_a_windows_host_is_caught_by_its_initial_ttl() {
+        let mut t = Timeline::starting_at(0);
+        let ping = crate::build::echo(&out(C4, S4), false, 7, 1).expect("ping");
+        t.at(0.0, ping);
+        t.at(
+            1.0,
+            crate::build::echo(&back(C4, S4, 118), true, 7, 1).expect("pong"),
+        );
+        // The host's own stack (initial 128) answers port 1; a firewall (initial 64) answers port 445.
+        exchange(&mut t, 10.0, 1, 0, |s| {
+            Some(TcpSpec::rst_to(s).emit(&back(C4, S4, 118)).expect("rst"))
+        });
+        exchange(&mut t, 20.0, 445, 0, |s| {
+            Some(TcpSpec::rst_to(s).emit(&back(C4, S4, 61)).expect("rst"))
+        });
+        let reports = run(&t);
+        let j = &for_port(&reports, 445).judgement;
+        assert_eq!(
+            (j.verdict, j.confidence),
+            (Verdict::FirewallRst, Confidence::High),
+            "{:#?}",
+            j.evidence
+        );
+        assert_eq!(j.rejecter.expect("rejecter").hops, Some(HopCount(4)));
+        assert_eq!(
+            for_port(&reports, 1).judgement.verdict,
+            Verdict::Closed,
+            "the host's own RST stays closed"
+        );
     }
 
     #[test]
