@@ -78,9 +78,9 @@ struct ProbeArgs {
     /// Do not send the ICMP echo baseline.
     #[arg(long)]
     no_echo: bool,
-    /// Retransmissions of the SYN before calling it unanswered.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=6))]
-    retries: u32,
+    /// Retransmissions of the SYN before calling it unanswered (default 2; 1 with --quick).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=6))]
+    retries: Option<u32>,
     /// TOS / traffic class of the discriminator SYN (0 disables that test).
     #[arg(long, default_value_t = 0x10)]
     tos: u8,

@@ -82,7 +82,7 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
     }
     let mut session = SessionConfig {
         quick: args.quick,
-        retries: args.retries,
+        retries: args.retries.unwrap_or(if args.quick { 1 } else { 2 }),
         tos: args.tos,
         max_ttl: args.max_ttl,
         budget: args.budget,

@@ -518,8 +518,15 @@ impl Session {
         if !due || !self.spend() {
             return;
         }
+        let measured = self.srtt.is_some();
         let m = &mut self.probes[i];
-        let backoff = 1i64 << m.sent.len().min(6);
+        // Back off exponentially from a measured timeout; with nothing measured, retry every second (as nmap
+        // does), so an unanswered SYN is not waited on longer than it needs.
+        let backoff = if measured {
+            1i64 << m.sent.len().min(6)
+        } else {
+            1
+        };
         m.sent.push(now);
         m.deadline = now.plus(Duration(
             rto.0.saturating_mul(backoff).min(self.cfg.max_rto.0 * 2),
