@@ -605,7 +605,12 @@ impl Session {
         let p = &seen.packet;
         let port_of = |sport: u16| self.by_sport.get(&sport).map(|&i| self.probes[i].purpose);
         let (dir, purpose) = match &p.transport {
-            Transport::Tcp(t) if p.ip.src == self.source => ("sent", port_of(t.src_port)),
+            // By ports, not addresses: on loopback the source and the target are the same address.
+            Transport::Tcp(t)
+                if p.ip.src == self.source && self.by_sport.contains_key(&t.src_port) =>
+            {
+                ("sent", port_of(t.src_port))
+            }
             Transport::Tcp(t) => ("reply to", port_of(t.dst_port)),
             Transport::IcmpError(e) => (
                 "ICMP error about",
@@ -662,7 +667,9 @@ impl Session {
     fn learn(&mut self, seen: &Observed) {
         let p = &seen.packet;
         let (idx, answer) = match &p.transport {
-            Transport::Tcp(t) if p.ip.src == self.target => {
+            Transport::Tcp(t)
+                if p.ip.src == self.target && self.by_sport.contains_key(&t.dst_port) =>
+            {
                 let Some(&i) = self.by_sport.get(&t.dst_port) else {
                     return;
                 };
