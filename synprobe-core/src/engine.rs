@@ -45,6 +45,15 @@ pub struct Report {
     pub judgement: Judgement,
 }
 
+/// Whether an ICMP error's quote can be read as far as it matters: an IP header, and when it quotes TCP, the
+/// 8 bytes of ports and sequence number every router must quote. True for every frame that is no ICMP error.
+fn quote_is_usable(packet: &crate::wire::Packet) -> bool {
+    match packet.icmp_error() {
+        Some(e) => e.quote.is_some_and(|q| q.protocol != 6 || q.tcp.is_some()),
+        None => true,
+    }
+}
+
 /// Parses frames, matches replies to attempts, and judges each attempt. Sans-IO: push frames with their capture
 /// time, pop reports.
 ///
@@ -68,6 +77,10 @@ pub struct Engine {
     analyzer: Analyzer,
     frames: FrameStats,
     last_ts: Option<Timestamp>,
+    /// Set by [`Engine::finish`] until every attempt has been closed and handed to the analyzer: the attempts
+    /// still in flight are closed one at a time as reports are popped, so that a large capture's last tens of
+    /// thousands of attempts are never all held (and judged) at once.
+    finishing: Option<Timestamp>,
 }
 
 impl Engine {
@@ -78,6 +91,7 @@ impl Engine {
             analyzer: Analyzer::new(config.analyzer),
             frames: FrameStats::default(),
             last_ts: None,
+            finishing: None,
         }
     }
 
@@ -90,10 +104,17 @@ impl Engine {
         data: &[u8],
         wire_len: u32,
     ) -> Result<(), ParseError> {
+        self.complete_finish();
         self.frames.frames += 1;
         let frame = self.frames.frames;
         self.advance(ts);
         match parse_frame(link, data) {
+            Ok(packet) if !quote_is_usable(&packet) => {
+                // An ICMP error whose quoted datagram is garbage, or cut short before the TCP ports and sequence
+                // number, can answer no attempt: its headers are damaged or cut short.
+                self.frames.malformed += 1;
+                Err(ParseError::Malformed("datagram quoted in an ICMP error"))
+            }
             Ok(packet) => {
                 self.frames.ip += 1;
                 self.observe(Observed {
@@ -118,6 +139,7 @@ impl Engine {
 
     /// Push a frame that was already parsed (the live prober keeps its own frame numbers).
     pub fn push_observed(&mut self, seen: Observed) {
+        self.complete_finish();
         self.frames.frames += 1;
         self.frames.ip += 1;
         self.advance(seen.ts);
@@ -126,25 +148,47 @@ impl Engine {
 
     /// Move capture time forward without a frame (a live run's clock while nothing arrives).
     pub fn advance(&mut self, now: Timestamp) {
+        self.complete_finish();
         self.last_ts = Some(self.last_ts.map_or(now, |t| t.max(now)));
         self.matcher.advance(now);
         self.drain_matcher();
         self.analyzer.advance(now);
     }
 
-    /// End of input: close and judge everything still open.
+    /// End of input: close and judge everything still open. The reports come out of [`Engine::pop_report`] in
+    /// the same order as if all were closed and judged here; they are closed and judged as they are popped.
     pub fn finish(&mut self) {
-        let now = self.last_ts.unwrap_or_default();
-        self.matcher.finish(now);
+        self.complete_finish();
         self.drain_matcher();
-        self.analyzer.finish();
+        self.finishing = Some(self.last_ts.unwrap_or_default());
     }
 
     /// The next judged attempt, if one is ready.
     pub fn pop_report(&mut self) -> Option<Report> {
-        self.analyzer
-            .pop()
-            .map(|(attempt, judgement)| Report { attempt, judgement })
+        loop {
+            if let Some((attempt, judgement)) = self.analyzer.pop() {
+                return Some(Report { attempt, judgement });
+            }
+            let now = self.finishing?;
+            match self.matcher.finish_next(now) {
+                Some(a) => self.analyzer.push(a),
+                None => {
+                    self.analyzer.finish();
+                    self.finishing = None;
+                }
+            }
+        }
+    }
+
+    /// Whatever a pending [`Engine::finish`] has not closed and judged yet, at once (before anything else
+    /// happens to the engine, so that it behaves as if `finish` had done it all).
+    fn complete_finish(&mut self) {
+        if let Some(now) = self.finishing.take() {
+            while let Some(a) = self.matcher.finish_next(now) {
+                self.analyzer.push(a);
+            }
+            self.analyzer.finish();
+        }
     }
 
     /// Frame counters.
@@ -157,8 +201,11 @@ impl Engine {
         self.matcher.stats()
     }
 
-    /// Attempts in flight plus attempts held back for a baseline.
+    /// Attempts in flight plus attempts held back for a baseline (none once [`Engine::finish`] is called).
     pub fn open_attempts(&self) -> usize {
+        if self.finishing.is_some() {
+            return 0;
+        }
         self.matcher.in_flight() + self.analyzer.pending()
     }
 

@@ -5,7 +5,10 @@
 //! are absorbed, then it is handed out through [`Matcher::pop_closed`]. Memory is bounded by the attempts in
 //! flight, and by a hard cap beyond which the oldest attempts are evicted (and counted).
 
-use std::collections::{HashMap, VecDeque};
+mod flows;
+mod slot;
+
+use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
@@ -14,8 +17,8 @@ use crate::time::{Duration, Timestamp};
 #[cfg(test)]
 use crate::wire::TcpFlags;
 use crate::wire::Transport;
-
-type Hasher = foldhash::fast::RandomState;
+use flows::{FlowMap, FlowQueue};
+use slot::{InFlight, Slot};
 
 /// How many frames of each kind an attempt keeps for its trace (counts are always complete).
 const KEEP_SYNS: usize = 8;
@@ -82,22 +85,17 @@ impl MatchStats {
     }
 }
 
-/// An attempt in flight.
-struct Slot {
-    attempt: Attempt,
-    deadline: Timestamp,
-}
-
 /// Groups SYNs into attempts and matches replies to them. Sans-IO: feed it frames, take closed attempts.
 pub struct Matcher {
     config: MatchConfig,
-    table: HashMap<FlowKey, Slot, Hasher>,
+    /// The attempts in flight, stored compactly (see the `slot` module).
+    table: InFlight,
     /// (deadline, key) in the order SYNs arrived; stale entries are skipped when popped.
-    expiry: VecDeque<(Timestamp, FlowKey)>,
+    expiry: FlowQueue<Timestamp>,
     closed: VecDeque<Attempt>,
     /// Recently closed attempts (key → ISN), to tell late replies from strays; bounded in time and count.
-    recent: HashMap<FlowKey, u32, Hasher>,
-    recent_order: VecDeque<(Timestamp, FlowKey)>,
+    recent: FlowMap<u32>,
+    recent_order: FlowQueue<Timestamp>,
     stats: MatchStats,
 }
 
@@ -111,11 +109,13 @@ impl Matcher {
     pub fn new(config: MatchConfig) -> Self {
         Matcher {
             config,
-            table: HashMap::with_hasher(Hasher::default()),
-            expiry: VecDeque::new(),
+            table: InFlight::new(),
+            expiry: FlowQueue::new(),
             closed: VecDeque::new(),
-            recent: HashMap::with_hasher(Hasher::default()),
-            recent_order: VecDeque::new(),
+            recent: FlowMap::new(),
+            // Room for the count bound and a burst of closures: the queue is a ring, and a ring that grows
+            // past a power of two doubles (and is then written all over).
+            recent_order: FlowQueue::with_capacity(RECENT_MAX + RECENT_MAX / 8),
             stats: MatchStats::default(),
         }
     }
@@ -137,19 +137,21 @@ impl Matcher {
 
     /// Move capture time to `now`: every attempt whose reply window ended before `now` is closed.
     pub fn advance(&mut self, now: Timestamp) {
-        while let Some(&(at, key)) = self.recent_order.front() {
+        while let Some(at) = self.recent_order.front_value() {
             if at.plus(RECENT_HORIZON) >= now && self.recent_order.len() <= RECENT_MAX {
                 break;
             }
-            self.recent_order.pop_front();
-            self.recent.remove(&key);
+            if let Some((_, key)) = self.recent_order.pop_front() {
+                self.recent.remove(&key);
+            }
         }
-        while let Some(&(deadline, key)) = self.expiry.front() {
+        while let Some(deadline) = self.expiry.front_value() {
             if deadline >= now {
                 break;
             }
-            self.expiry.pop_front();
-            self.close_if_due(key, deadline, Closure::TimedOut, deadline);
+            if let Some((_, key)) = self.expiry.pop_front() {
+                self.close_if_due(key, deadline, Closure::TimedOut, deadline);
+            }
         }
     }
 
@@ -177,17 +179,13 @@ impl Matcher {
                 if let Some(slot) = self.table.get_mut(&reverse) {
                     if let Some(kind) = Reply::classify(&seen.packet) {
                         let exact = t.flags.has(crate::wire::TcpFlags::ACK)
-                            && t.ack == slot.attempt.probe.isn.expected_ack();
-                        let handshake_done = slot
-                            .attempt
-                            .replies
-                            .iter()
-                            .any(|r| r.exact && r.kind == ReplyKind::SynAck);
+                            && t.ack == slot.isn().expected_ack();
+                        let handshake_done = slot.handshake_done();
                         if kind == ReplyKind::Rst && !exact && handshake_done {
                             // The connection was accepted; this RST ends it, it does not answer the SYN.
                             self.stats.other_resets += 1;
                         } else {
-                            Self::add_reply(&mut self.stats, &mut slot.attempt, *seen, kind, exact);
+                            Self::add_reply(&mut self.stats, slot, &reverse, *seen, kind, exact);
                         }
                     }
                     return;
@@ -199,9 +197,7 @@ impl Matcher {
                     server_port: Port(t.dst_port),
                 };
                 if let Some(slot) = self.table.get_mut(&forward) {
-                    if slot.attempt.client_frames.len() < KEEP_CLIENT_FRAMES {
-                        slot.attempt.client_frames.push(*seen);
-                    }
+                    slot.keep_client_frame(seen);
                     return;
                 }
                 let answers_a_syn = t.flags.is_syn_ack() || (t.flags.is_rst() && t.seq == 0);
@@ -229,8 +225,8 @@ impl Matcher {
                     return;
                 };
                 if let Some(slot) = self.table.get_mut(&key) {
-                    let exact = qt.seq == slot.attempt.probe.isn.0;
-                    Self::add_reply(&mut self.stats, &mut slot.attempt, *seen, kind, exact);
+                    let exact = qt.seq == slot.isn().0;
+                    Self::add_reply(&mut self.stats, slot, &key, *seen, kind, exact);
                 } else if self.recent.get(&key) == Some(&qt.seq) {
                     self.stats.late_replies += 1;
                 } else if qt.flags.is_none_or(|f| f.is_syn_only()) {
@@ -245,20 +241,40 @@ impl Matcher {
 
     /// Close every attempt still in flight (end of the capture or of the run).
     pub fn finish(&mut self, now: Timestamp) {
-        let timeout = self.config.timeout;
-        while let Some((deadline, key)) = self.expiry.pop_front() {
-            // The reply window may have passed even if the wait for more retransmissions had not.
-            let closure = match self.table.get(&key) {
-                Some(slot) if slot.attempt.last_syn.plus(timeout) < now => Closure::TimedOut,
-                _ => Closure::EndOfInput,
-            };
-            self.close_if_due(key, deadline, closure, deadline.min(now));
+        let mut closed = VecDeque::new();
+        while let Some(a) = self.finish_next(now) {
+            closed.push_back(a);
         }
-        // Anything left has no queue entry (cannot happen, but never lose an attempt).
-        let rest: Vec<FlowKey> = self.table.keys().copied().collect();
-        for key in rest {
+        self.closed = closed;
+    }
+
+    /// [`Matcher::finish`] one attempt at a time: the next attempt closed (first those already closed, then each
+    /// still in flight, in the same order as `finish`), or `None` when none is left. A caller that judges and
+    /// hands out each attempt before taking the next never holds them all at once.
+    pub fn finish_next(&mut self, now: Timestamp) -> Option<Attempt> {
+        let timeout = self.config.timeout;
+        loop {
+            if let Some(a) = self.closed.pop_front() {
+                return Some(a);
+            }
+            if let Some((deadline, key)) = self.expiry.pop_front() {
+                // The reply window may have passed even if the wait for more retransmissions had not.
+                let closure = match self.table.get(&key) {
+                    Some(slot) if slot.last_syn.plus(timeout) < now => Closure::TimedOut,
+                    _ => Closure::EndOfInput,
+                };
+                self.close_if_due(key, deadline, closure, deadline.min(now));
+                continue;
+            }
+            // Anything left has no queue entry (cannot happen, but never lose an attempt).
+            let Some(key) = self.table.any_key() else {
+                // Everything has closed: give the memory of the table back.
+                self.table.shrink_to_fit();
+                self.expiry.shrink_to_fit();
+                return None;
+            };
             if let Some(slot) = self.table.remove(&key) {
-                self.push_closed(slot.attempt, Closure::EndOfInput, now);
+                self.push_closed(key, slot, Closure::EndOfInput, now);
             }
         }
     }
@@ -280,45 +296,40 @@ impl Matcher {
                 return Duration(0);
             }
             match gap {
-                Some(g) => {
-                    Duration((g.0.max(0).saturating_mul(2) + 1_000_000_000).min(64_000_000_000))
-                }
+                Some(g) => Duration(
+                    (g.0.max(0).saturating_mul(2).saturating_add(1_000_000_000))
+                        .min(64_000_000_000),
+                ),
                 None => Duration::from_millis(1000),
             }
         };
         if let Some(slot) = self.table.get_mut(&key) {
-            if slot.attempt.probe.isn.0 == t.seq {
-                self.stats.retransmissions += 1;
-                let a = &mut slot.attempt;
-                let gap = seen.ts.since(a.last_syn);
-                let deadline = if a.replies.is_empty() {
+            if slot.isn().0 == t.seq {
+                // The first SYN of an attempt rebuilt from an ICMP quote (captured after the error, as when two
+                // capture points are merged) is no retransmission.
+                if slot.syn_count > 0 {
+                    self.stats.retransmissions += 1;
+                }
+                let gap = seen.ts.since(slot.last_syn);
+                let deadline = if slot.no_replies() {
                     reply_window.plus(allowance(Some(gap)))
                 } else {
                     reply_window
                 };
-                a.syn_count += 1;
-                a.last_syn = seen.ts;
-                if a.syns.len() < KEEP_SYNS {
-                    a.syns.push(*seen);
-                }
+                slot.syn_count += 1;
+                slot.last_syn = seen.ts;
+                slot.keep_syn(&key, seen);
                 slot.deadline = slot.deadline.max(deadline);
-                self.expiry.push_back((slot.deadline, key));
+                self.expiry.push_back(slot.deadline, key);
                 return;
             }
             // The same four-tuple with a new ISN: the old attempt is over.
             if let Some(old) = self.table.remove(&key) {
-                self.push_closed(old.attempt, Closure::Superseded, seen.ts);
+                self.push_closed(key, old, Closure::Superseded, seen.ts);
             }
         }
         let deadline = reply_window.plus(allowance(None));
-        while self.table.len() >= self.config.max_in_flight {
-            let Some((old_deadline, old_key)) = self.expiry.pop_front() else {
-                break;
-            };
-            if self.close_if_due(old_key, old_deadline, Closure::Evicted, seen.ts) {
-                self.stats.evicted += 1;
-            }
-        }
+        self.make_room(seen.ts);
         let ip = &seen.packet.ip;
         let probe = Probe {
             key,
@@ -330,19 +341,8 @@ impl Matcher {
             options: t.options,
             ts: seen.ts,
         };
-        let attempt = Attempt {
-            probe,
-            syn_count: 1,
-            last_syn: seen.ts,
-            syns: vec![*seen],
-            replies: Vec::new(),
-            reply_count: 0,
-            client_frames: Vec::new(),
-            closure: Closure::TimedOut,
-            closed_at: deadline,
-        };
-        self.table.insert(key, Slot { attempt, deadline });
-        self.expiry.push_back((deadline, key));
+        self.table.insert(key, Slot::opened(&probe, seen, deadline));
+        self.expiry.push_back(deadline, key);
         self.stats.attempts += 1;
         self.stats.peak_in_flight = self.stats.peak_in_flight.max(self.table.len() as u64);
     }
@@ -357,6 +357,9 @@ impl Matcher {
         kind: ReplyKind,
     ) {
         let Some(qt) = q.tcp else { return };
+        // Rebuilt attempts count against the cap like any other: a flood of ICMP errors quoting distinct SYNs
+        // must not grow the table past it.
+        self.make_room(seen.ts);
         self.stats.rebuilt_from_icmp += 1;
         self.stats.attempts += 1;
         let deadline = seen.ts.plus(self.config.timeout);
@@ -372,25 +375,29 @@ impl Matcher {
             options: crate::wire::TcpOptions::default(),
             ts: seen.ts,
         };
-        let mut attempt = Attempt {
-            probe,
-            syn_count: 0,
-            last_syn: seen.ts,
-            syns: Vec::new(),
-            replies: Vec::new(),
-            reply_count: 0,
-            client_frames: Vec::new(),
-            closure: Closure::TimedOut,
-            closed_at: deadline,
-        };
-        Self::add_reply(&mut self.stats, &mut attempt, *seen, kind, true);
-        self.table.insert(key, Slot { attempt, deadline });
-        self.expiry.push_back((deadline, key));
+        let mut slot = Slot::rebuilt(&probe, seen.ts, deadline);
+        Self::add_reply(&mut self.stats, &mut slot, &key, *seen, kind, true);
+        self.table.insert(key, slot);
+        self.expiry.push_back(deadline, key);
+        self.stats.peak_in_flight = self.stats.peak_in_flight.max(self.table.len() as u64);
+    }
+
+    /// Evict the oldest attempts until there is room for one more under [`MatchConfig::max_in_flight`].
+    fn make_room(&mut self, now: Timestamp) {
+        while self.table.len() >= self.config.max_in_flight {
+            let Some((old_deadline, old_key)) = self.expiry.pop_front() else {
+                break;
+            };
+            if self.close_if_due(old_key, old_deadline, Closure::Evicted, now) {
+                self.stats.evicted += 1;
+            }
+        }
     }
 
     fn add_reply(
         stats: &mut MatchStats,
-        attempt: &mut Attempt,
+        slot: &mut Slot,
+        key: &FlowKey,
         seen: Observed,
         kind: ReplyKind,
         exact: bool,
@@ -399,10 +406,7 @@ impl Matcher {
         if !exact {
             stats.inexact_replies += 1;
         }
-        attempt.reply_count += 1;
-        if attempt.replies.len() < KEEP_REPLIES {
-            attempt.replies.push(Reply { seen, kind, exact });
-        }
+        slot.add_reply(key, Reply { seen, kind, exact });
     }
 
     /// Close the attempt at `key` if the queue entry (with `deadline`) is still its current one.
@@ -413,22 +417,19 @@ impl Matcher {
         closure: Closure,
         at: Timestamp,
     ) -> bool {
-        match self.table.get(&key) {
-            Some(slot) if slot.deadline == deadline => {
-                if let Some(slot) = self.table.remove(&key) {
-                    self.push_closed(slot.attempt, closure, at);
-                }
+        match self.table.remove_if(&key, |slot| slot.deadline == deadline) {
+            Some(slot) => {
+                self.push_closed(key, slot, closure, at);
                 true
             }
-            _ => false,
+            None => false,
         }
     }
 
-    fn push_closed(&mut self, mut attempt: Attempt, closure: Closure, at: Timestamp) {
-        self.recent.insert(attempt.probe.key, attempt.probe.isn.0);
-        self.recent_order.push_back((at, attempt.probe.key));
-        attempt.closure = closure;
-        attempt.closed_at = at;
+    fn push_closed(&mut self, key: FlowKey, slot: Slot, closure: Closure, at: Timestamp) {
+        let attempt = slot.into_attempt(key, closure, at);
+        self.recent.insert(key, attempt.probe.isn.0);
+        self.recent_order.push_back(at, key);
         self.closed.push_back(attempt);
     }
 }

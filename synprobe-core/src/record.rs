@@ -123,6 +123,139 @@ impl AttemptRecord {
     }
 }
 
+/// Append the JSON of `AttemptRecord::new(r, t0, packets)` to `out`: byte for byte what `serde_json::to_writer`
+/// writes for that record, without building it (no copy of the judgement's strings). `replay --json` writes
+/// one of these per attempt, so this is on the hot path. Numbers, addresses and names are written by
+/// serde_json itself, strings by an escaper with serde_json's rules; the tests below hold the whole to serde's
+/// output.
+pub fn write_attempt_json(out: &mut Vec<u8>, r: &Report, t0: Timestamp, packets: bool) {
+    fn value<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
+        // Writing to a Vec cannot fail, and none of these values fails to serialize.
+        let _ = v.serialize(&mut serde_json::Serializer::new(out));
+    }
+    let a = &r.attempt;
+    let j = &r.judgement;
+    let k = &a.probe.key;
+    out.extend_from_slice(br#"{"schema_version":"#);
+    value(out, &SCHEMA_VERSION);
+    out.extend_from_slice(br#","type":"attempt","time":"#);
+    value(out, &(a.probe.ts.as_nanos() as f64 / 1e9));
+    out.extend_from_slice(br#","client":"#);
+    value(out, &k.client);
+    out.extend_from_slice(br#","client_port":"#);
+    value(out, &k.client_port.0);
+    out.extend_from_slice(br#","target":"#);
+    value(out, &k.server);
+    out.extend_from_slice(br#","port":"#);
+    value(out, &k.server_port.0);
+    out.extend_from_slice(br#","verdict":"#);
+    value(out, &j.verdict);
+    out.extend_from_slice(br#","confidence":"#);
+    value(out, &j.confidence);
+    out.extend_from_slice(br#","headline":"#);
+    json_string(out, &j.headline);
+    out.extend_from_slice(br#","rejecter":"#);
+    value(out, &j.rejecter);
+    out.extend_from_slice(br#","target_hops":"#);
+    value(out, &j.target_hops.map(|h| h.0));
+    out.extend_from_slice(br#","rtt_ms":"#);
+    value(out, &j.rtt_ms);
+    out.extend_from_slice(br#","syns":"#);
+    value(out, &a.syn_count);
+    out.extend_from_slice(br#","replies":"#);
+    value(out, &a.reply_count);
+    out.extend_from_slice(br#","closure":"#);
+    value(out, &a.closure);
+    out.extend_from_slice(br#","evidence":["#);
+    for (i, e) in j.evidence.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(br#"{"code":"#);
+        json_string(out, &e.code);
+        out.extend_from_slice(br#","observed":"#);
+        json_string(out, &e.observed);
+        out.extend_from_slice(br#","implies":"#);
+        json_string(out, &e.implies);
+        out.push(b'}');
+    }
+    out.extend_from_slice(br#"],"next_steps":["#);
+    for (i, step) in j.next_steps.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json_string(out, step);
+    }
+    out.extend_from_slice(br#"],"packets":"#);
+    if packets {
+        value(out, &packet_records(r, t0));
+    } else {
+        out.extend_from_slice(b"[]");
+    }
+    out.push(b'}');
+}
+
+/// Append `s` as a JSON string, escaped exactly as serde_json escapes it: `"` and `\` with a backslash,
+/// the control characters with a short escape (`\b \t \n \f \r`) or `\u00xx`, everything else as is. Eight
+/// bytes are checked at a time, since judgement strings seldom need escaping.
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    /// Whether any of the 8 bytes is below 0x20, a quote or a backslash (exact: no false negatives).
+    fn needs_escape(x: u64) -> bool {
+        let zero_in = |v: u64| v.wrapping_sub(LOW) & !v & HIGH;
+        (x.wrapping_sub(LOW * 0x20) & !x & HIGH)
+            | zero_in(x ^ (LOW * b'"' as u64))
+            | zero_in(x ^ (LOW * b'\\' as u64))
+            != 0
+    }
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let b = s.as_bytes();
+    out.reserve(b.len() + 2);
+    out.push(b'"');
+    let (mut start, mut i) = (0, 0);
+    while i < b.len() {
+        if let Some(chunk) = b.get(i..i + 8).and_then(|c| <[u8; 8]>::try_from(c).ok()) {
+            if !needs_escape(u64::from_le_bytes(chunk)) {
+                i += 8;
+                continue;
+            }
+        }
+        let c = b[i];
+        let short = match c {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            0x08 => b'b',
+            0x09 => b't',
+            0x0a => b'n',
+            0x0c => b'f',
+            0x0d => b'r',
+            0x00..=0x1f => b'u',
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        out.extend_from_slice(&b[start..i]);
+        if short == b'u' {
+            out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(c >> 4)],
+                HEX[usize::from(c & 0xf)],
+            ]);
+        } else {
+            out.extend_from_slice(&[b'\\', short]);
+        }
+        i += 1;
+        start = i;
+    }
+    out.extend_from_slice(&b[start..]);
+    out.push(b'"');
+}
+
 /// A frame that belongs to no attempt (an ICMP echo of a live run) as a record.
 pub fn other_packet_record(seen: &Observed, t0: Timestamp) -> PacketRecord {
     let ip = &seen.packet.ip;
@@ -262,5 +395,173 @@ impl SummaryRecord {
             servers,
             error,
         }
+    }
+}
+
+#[cfg(test)]
+mod json_writer_tests {
+    use super::*;
+    use crate::build::{icmp_error, IpSpec, QuoteLen, TcpSpec, Timeline};
+    use crate::EngineConfig;
+    use proptest::prelude::*;
+
+    fn serde_string(s: &str) -> Vec<u8> {
+        serde_json::to_vec(s).expect("a string serializes")
+    }
+
+    fn ours(s: &str) -> Vec<u8> {
+        let mut v = Vec::new();
+        json_string(&mut v, s);
+        v
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        for c in (0u32..0x800).filter_map(char::from_u32) {
+            for len in [0, 1, 7, 8, 9, 15, 16, 17] {
+                let pad = "ab\u{e9}".repeat(len).chars().take(len).collect::<String>();
+                for s in [
+                    format!("{c}"),
+                    format!("{pad}{c}"),
+                    format!("{c}{pad}"),
+                    format!("{pad}{c}{pad}{c}"),
+                ] {
+                    assert_eq!(ours(&s), serde_string(&s), "{s:?}");
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_string_is_escaped_as_serde_json_escapes_it(s in ".*") {
+            prop_assert_eq!(ours(&s), serde_string(&s));
+        }
+
+        #[test]
+        fn strings_full_of_escapes_too(s in "[\\x00-\\x1f\"\\\\a\u{e9}\u{1f600}]{0,40}") {
+            prop_assert_eq!(ours(&s), serde_string(&s));
+        }
+    }
+
+    /// Every verdict, an attempt rebuilt from an ICMP quote, retransmissions and the client's own frames.
+    fn reports() -> Vec<Report> {
+        let addr = |a: &str| -> std::net::IpAddr { a.parse().expect("addr") };
+        let mut t = Timeline::starting_at(1_763_700_000);
+        for (v6, base) in [(false, 0.0), (true, 20_000.0)] {
+            let (c, s, r) = if v6 {
+                ("2001:db8::2", "2001:db8:9::9", "2001:db8:4::1")
+            } else {
+                ("198.18.0.2", "198.18.9.9", "198.18.4.1")
+            };
+            let out = IpSpec::new(addr(c), addr(s)).tos(0x48).flow_label(7);
+            let back = |ttl: u8| {
+                IpSpec::new(addr(s), addr(c))
+                    .ttl(ttl)
+                    .tos(0x48)
+                    .flow_label(9)
+            };
+            let router = IpSpec::new(addr(r), addr(c)).ttl(62);
+            let syn = |port: u16| {
+                TcpSpec::syn(51_000 + port, port, 1000 + u32::from(port)).linux_options()
+            };
+            let mut at = |ms: f64, b: Vec<u8>| {
+                t.at(base + ms, b);
+            };
+            at(0.0, syn(443).emit(&out).expect("syn"));
+            at(
+                18.2,
+                TcpSpec::syn_ack_to(&syn(443), 5)
+                    .emit(&back(57))
+                    .expect("syn-ack"),
+            );
+            at(
+                18.4,
+                TcpSpec::syn(51_443, 443, 1001)
+                    .flags(crate::wire::TcpFlags::ACK)
+                    .emit(&out)
+                    .expect("ack"),
+            );
+            at(100.0, syn(81).emit(&out).expect("syn"));
+            at(
+                118.0,
+                TcpSpec::rst_to(&syn(81)).emit(&back(57)).expect("rst"),
+            );
+            at(200.0, syn(22).emit(&out).expect("syn"));
+            at(
+                209.0,
+                TcpSpec::rst_to(&syn(22))
+                    .emit(&back(61).tos(0).flow_label(0))
+                    .expect("rst"),
+            );
+            let quoted = syn(3306).emit(&out).expect("syn");
+            at(300.0, quoted.clone());
+            at(
+                301.0,
+                icmp_error(
+                    &router,
+                    if v6 { 1 } else { 3 },
+                    if v6 { 1 } else { 13 },
+                    &quoted,
+                    QuoteLen::Full,
+                )
+                .expect("icmp"),
+            );
+            let lost = syn(80).emit(&out).expect("syn");
+            at(
+                400.0,
+                icmp_error(
+                    &router,
+                    if v6 { 1 } else { 3 },
+                    if v6 { 0 } else { 1 },
+                    &lost,
+                    QuoteLen::Minimal,
+                )
+                .expect("icmp"),
+            );
+            let dropped = syn(25).emit(&out).expect("syn");
+            for ms in [500.0, 1500.0, 3500.0] {
+                at(ms, dropped.clone());
+            }
+        }
+        t.judge(EngineConfig::default())
+    }
+
+    fn check(r: &Report, t0: Timestamp) {
+        for packets in [false, true] {
+            let want = serde_json::to_vec(&AttemptRecord::new(r, t0, packets)).expect("serializes");
+            let mut got = Vec::new();
+            write_attempt_json(&mut got, r, t0, packets);
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&want),
+                "packets: {packets}"
+            );
+        }
+    }
+
+    #[test]
+    fn attempt_records_are_written_as_serde_json_writes_them() {
+        let reports = reports();
+        let verdicts: std::collections::BTreeSet<Verdict> =
+            reports.iter().map(|r| r.judgement.verdict).collect();
+        assert_eq!(verdicts.len(), 6, "{verdicts:?}");
+        let t0 = Timestamp(1_763_700_000_000_000_000);
+        for r in &reports {
+            check(r, t0);
+        }
+        // Strings that need escaping, numbers that are not finite, every optional field absent.
+        let mut odd = reports[0].clone();
+        odd.judgement.headline = "quote \" backslash \\ tab \t nul \0 del \u{7f} é 😀".into();
+        odd.judgement.evidence[0].observed = "\u{1}\u{1f}\n\r\u{8}\u{c}".into();
+        odd.judgement.next_steps.push(String::new());
+        odd.judgement.rtt_ms = Some(f64::NAN);
+        odd.judgement.rejecter = None;
+        odd.judgement.target_hops = None;
+        check(&odd, t0);
+        odd.judgement.rtt_ms = Some(1e-7);
+        odd.judgement.evidence.clear();
+        odd.judgement.next_steps.clear();
+        check(&odd, Timestamp(-5));
     }
 }

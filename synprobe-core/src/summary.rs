@@ -34,13 +34,96 @@ pub struct SummaryRow {
     pub median_rtt_ms: Option<f64>,
 }
 
+/// A reservoir of round-trip times. They come from a count of nanoseconds (`Duration::as_millis_f64`), so nearly
+/// all are kept as that count in 4 bytes, which gives back the same `f64` exactly; a row with a value that does
+/// not (negative, over 4.29 s, or not such a quotient) keeps all of its values as `f64`.
+#[derive(Debug, Clone)]
+enum Rtts {
+    Nanos(Vec<u32>),
+    Millis(Vec<f64>),
+}
+
+impl Default for Rtts {
+    fn default() -> Self {
+        Rtts::Nanos(Vec::new())
+    }
+}
+
+/// `ms` as the count of nanoseconds it was computed from, if that gives it back exactly.
+fn as_nanos(ms: f64) -> Option<u32> {
+    let n = (ms * 1e6).round();
+    if !(0.0..=f64::from(u32::MAX)).contains(&n) {
+        return None;
+    }
+    let n = n as u32;
+    (millis(n).to_bits() == ms.to_bits()).then_some(n)
+}
+
+fn millis(nanos: u32) -> f64 {
+    f64::from(nanos) / 1e6
+}
+
+/// Grow by a quarter at a time (not double): many rows are alive at once and most stay short.
+fn push_frugal<T>(v: &mut Vec<T>, x: T) {
+    if v.len() == v.capacity() {
+        let room = RTT_SAMPLES.saturating_sub(v.len()).max(1);
+        v.reserve_exact((v.len() / 4).max(4).min(room));
+    }
+    v.push(x);
+}
+
+impl Rtts {
+    fn len(&self) -> usize {
+        match self {
+            Rtts::Nanos(v) => v.len(),
+            Rtts::Millis(v) => v.len(),
+        }
+    }
+
+    /// Keep `ms` at `slot` (pushed when `slot` is the length).
+    fn put(&mut self, slot: usize, ms: f64) {
+        if let Rtts::Nanos(v) = self {
+            match as_nanos(ms) {
+                Some(n) if slot < v.len() => {
+                    v[slot] = n;
+                    return;
+                }
+                Some(n) => {
+                    push_frugal(v, n);
+                    return;
+                }
+                None => {
+                    let wide: Vec<f64> = v.iter().map(|&n| millis(n)).collect();
+                    *self = Rtts::Millis(wide);
+                }
+            }
+        }
+        if let Rtts::Millis(v) = self {
+            if slot < v.len() {
+                v[slot] = ms;
+            } else {
+                push_frugal(v, ms);
+            }
+        }
+    }
+
+    fn to_vec(&self) -> Vec<f64> {
+        match self {
+            Rtts::Nanos(v) => v.iter().map(|&n| millis(n)).collect(),
+            Rtts::Millis(v) => v.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 struct Acc {
     attempts: u64,
     by_verdict: [u64; 6],
     retransmitted: u64,
-    hops: Vec<u8>,
-    rtts: Vec<f64>,
+    /// Distinct hop distances, ascending, in the first `hops_len` places.
+    hops: [u8; MAX_HOPS_LISTED],
+    hops_len: u8,
+    rtts: Rtts,
     seen_rtts: u64,
 }
 
@@ -56,15 +139,18 @@ impl Acc {
         }
         let hop = j.rejecter.and_then(|x| x.hops).or(j.target_hops);
         if let Some(h) = hop {
-            if !self.hops.contains(&h.0) && self.hops.len() < MAX_HOPS_LISTED {
-                self.hops.push(h.0);
-                self.hops.sort_unstable();
+            let n = usize::from(self.hops_len);
+            if !self.hops[..n].contains(&h.0) && n < MAX_HOPS_LISTED {
+                self.hops[n] = h.0;
+                self.hops_len += 1;
+                self.hops[..=n].sort_unstable();
             }
         }
         if let Some(rtt) = j.rtt_ms {
             self.seen_rtts += 1;
-            if self.rtts.len() < RTT_SAMPLES {
-                self.rtts.push(rtt);
+            let len = self.rtts.len();
+            if len < RTT_SAMPLES {
+                self.rtts.put(len, rtt);
             } else {
                 // Reservoir sampling with a small deterministic generator: the same input, the same summary.
                 *rng ^= *rng << 13;
@@ -72,14 +158,14 @@ impl Acc {
                 *rng ^= *rng << 17;
                 let slot = (*rng % self.seen_rtts) as usize;
                 if slot < RTT_SAMPLES {
-                    self.rtts[slot] = rtt;
+                    self.rtts.put(slot, rtt);
                 }
             }
         }
     }
 
     fn row(&self, target: Option<IpAddr>, port: Option<u16>) -> SummaryRow {
-        let mut rtts = self.rtts.clone();
+        let mut rtts = self.rtts.to_vec();
         rtts.sort_by(f64::total_cmp);
         let median = match rtts.len() {
             0 => None,
@@ -97,7 +183,7 @@ impl Acc {
                 .map(|(v, n)| (*v, n))
                 .collect(),
             retransmitted: self.retransmitted,
-            hops: self.hops.clone(),
+            hops: self.hops[..usize::from(self.hops_len)].to_vec(),
             median_rtt_ms: median,
         }
     }
@@ -106,7 +192,9 @@ impl Acc {
 /// Accumulates judged attempts into per server:port rows and totals.
 #[derive(Debug, Clone)]
 pub struct Summary {
-    rows: HashMap<(IpAddr, u16), Acc, Hasher>,
+    /// Where each server:port's row is in `accs`.
+    rows: HashMap<(IpAddr, u16), u32, Hasher>,
+    accs: Vec<Acc>,
     overflow: Acc,
     total: Acc,
     rng: u64,
@@ -116,6 +204,7 @@ impl Default for Summary {
     fn default() -> Self {
         Summary {
             rows: HashMap::with_hasher(Hasher::default()),
+            accs: Vec::new(),
             overflow: Acc::default(),
             total: Acc::default(),
             rng: 0x9e37_79b9_7f4a_7c15,
@@ -134,12 +223,17 @@ impl Summary {
             r.attempt.probe.key.server_port.0,
         );
         self.total.add(r, &mut self.rng);
-        if let Some(acc) = self.rows.get_mut(&key) {
+        if let Some(acc) = self
+            .rows
+            .get(&key)
+            .and_then(|&i| self.accs.get_mut(i as usize))
+        {
             acc.add(r, &mut self.rng);
         } else if self.rows.len() < Self::MAX_ROWS {
             let mut acc = Acc::default();
             acc.add(r, &mut self.rng);
-            self.rows.insert(key, acc);
+            self.rows.insert(key, self.accs.len() as u32);
+            self.accs.push(acc);
         } else {
             self.overflow.add(r, &mut self.rng);
         }
@@ -151,7 +245,10 @@ impl Summary {
         keys.sort();
         let mut out: Vec<SummaryRow> = keys
             .into_iter()
-            .filter_map(|k| self.rows.get(k).map(|a| a.row(Some(k.0), Some(k.1))))
+            .filter_map(|k| {
+                let acc = self.accs.get(*self.rows.get(k)? as usize)?;
+                Some(acc.row(Some(k.0), Some(k.1)))
+            })
             .collect();
         if self.overflow.attempts > 0 {
             out.push(self.overflow.row(None, None));
@@ -162,5 +259,240 @@ impl Summary {
     /// Totals over every attempt.
     pub fn totals(&self) -> SummaryRow {
         self.total.row(None, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::{IpSpec, TcpSpec, Timeline};
+    use crate::model::HopCount;
+    use crate::verdict::Rejecter;
+
+    /// The summary as first written (rows in a map of plain vectors): the compact one must agree with it.
+    #[derive(Default)]
+    struct Plain {
+        rows: std::collections::BTreeMap<(IpAddr, u16), PlainAcc>,
+        overflow: PlainAcc,
+        total: PlainAcc,
+        rng: u64,
+    }
+
+    #[derive(Default)]
+    struct PlainAcc {
+        attempts: u64,
+        by_verdict: [u64; 6],
+        retransmitted: u64,
+        hops: Vec<u8>,
+        rtts: Vec<f64>,
+        seen_rtts: u64,
+    }
+
+    impl PlainAcc {
+        fn add(&mut self, r: &Report, rng: &mut u64) {
+            self.attempts += 1;
+            let j = &r.judgement;
+            if let Some(i) = Verdict::ALL.iter().position(|v| *v == j.verdict) {
+                self.by_verdict[i] += 1;
+            }
+            if r.attempt.syn_count > 1 {
+                self.retransmitted += 1;
+            }
+            if let Some(h) = j.rejecter.and_then(|x| x.hops).or(j.target_hops) {
+                if !self.hops.contains(&h.0) && self.hops.len() < MAX_HOPS_LISTED {
+                    self.hops.push(h.0);
+                    self.hops.sort_unstable();
+                }
+            }
+            if let Some(rtt) = j.rtt_ms {
+                self.seen_rtts += 1;
+                if self.rtts.len() < RTT_SAMPLES {
+                    self.rtts.push(rtt);
+                } else {
+                    *rng ^= *rng << 13;
+                    *rng ^= *rng >> 7;
+                    *rng ^= *rng << 17;
+                    let slot = (*rng % self.seen_rtts) as usize;
+                    if slot < RTT_SAMPLES {
+                        self.rtts[slot] = rtt;
+                    }
+                }
+            }
+        }
+
+        fn row(&self, target: Option<IpAddr>, port: Option<u16>) -> SummaryRow {
+            let mut rtts = self.rtts.clone();
+            rtts.sort_by(f64::total_cmp);
+            let median = match rtts.len() {
+                0 => None,
+                n if n % 2 == 1 => Some(rtts[n / 2]),
+                n => Some((rtts[n / 2 - 1] + rtts[n / 2]) / 2.0),
+            };
+            SummaryRow {
+                target,
+                port,
+                attempts: self.attempts,
+                by_verdict: Verdict::ALL
+                    .iter()
+                    .zip(self.by_verdict)
+                    .filter(|(_, n)| *n > 0)
+                    .map(|(v, n)| (*v, n))
+                    .collect(),
+                retransmitted: self.retransmitted,
+                hops: self.hops.clone(),
+                median_rtt_ms: median,
+            }
+        }
+    }
+
+    impl Plain {
+        fn add(&mut self, r: &Report, max_rows: usize) {
+            let key = (
+                r.attempt.probe.key.server,
+                r.attempt.probe.key.server_port.0,
+            );
+            self.total.add(r, &mut self.rng);
+            if let Some(acc) = self.rows.get_mut(&key) {
+                acc.add(r, &mut self.rng);
+            } else if self.rows.len() < max_rows {
+                let mut acc = PlainAcc::default();
+                acc.add(r, &mut self.rng);
+                self.rows.insert(key, acc);
+            } else {
+                self.overflow.add(r, &mut self.rng);
+            }
+        }
+
+        fn rows(&self) -> Vec<SummaryRow> {
+            let mut out: Vec<SummaryRow> = self
+                .rows
+                .iter()
+                .map(|(k, a)| a.row(Some(k.0), Some(k.1)))
+                .collect();
+            if self.overflow.attempts > 0 {
+                out.push(self.overflow.row(None, None));
+            }
+            out
+        }
+    }
+
+    fn base_report() -> Report {
+        let mut t = Timeline::starting_at(1_700_000_000);
+        let ip = IpSpec::new(
+            "198.18.0.2".parse().expect("addr"),
+            "198.18.9.9".parse().expect("addr"),
+        );
+        let syn = TcpSpec::syn(40000, 443, 7);
+        t.at(0.0, syn.emit(&ip).expect("syn"));
+        t.at(
+            5.0,
+            TcpSpec::syn_ack_to(&syn, 1)
+                .emit(&ip.reversed().ttl(57))
+                .expect("syn-ack"),
+        );
+        t.judge(crate::EngineConfig::default()).remove(0)
+    }
+
+    /// Sort rows as `Summary::rows` does (the plain map is already in that order) and compare exactly,
+    /// bit for bit in the medians.
+    fn same(a: &[SummaryRow], b: &[SummaryRow]) {
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(b) {
+            let bits = |r: &SummaryRow| r.median_rtt_ms.map(f64::to_bits);
+            assert_eq!(
+                (x.target, x.port, x.attempts),
+                (y.target, y.port, y.attempts)
+            );
+            assert_eq!(
+                (&x.by_verdict, x.retransmitted, &x.hops),
+                (&y.by_verdict, y.retransmitted, &y.hops)
+            );
+            assert_eq!(bits(x), bits(y), "{x:?} {y:?}");
+        }
+    }
+
+    #[test]
+    fn the_compact_summary_agrees_with_the_plain_one() {
+        let base = base_report();
+        let mut rng = 0x1234_5678_9abc_def1u64;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let (mut compact, mut plain) = (
+            Summary::default(),
+            Plain {
+                rng: 0x9e37_79b9_7f4a_7c15,
+                ..Plain::default()
+            },
+        );
+        for i in 0..40_000u64 {
+            let mut r = base.clone();
+            // A few very busy server:ports (past 512 samples) and many quiet ones.
+            let server = if next(3) == 0 { next(4) } else { next(3_000) } as u32;
+            r.attempt.probe.key.server = IpAddr::V4(std::net::Ipv4Addr::from(0xc612_0000 + server));
+            r.attempt.probe.key.server_port.0 = [443, 80, 22][next(3) as usize];
+            r.attempt.syn_count = 1 + next(3) as u32;
+            r.judgement.verdict = Verdict::ALL[next(6) as usize];
+            r.judgement.target_hops = (next(4) > 0).then(|| HopCount(next(12) as u8));
+            r.judgement.rejecter = (next(2) == 0).then(|| Rejecter {
+                addr: r.attempt.probe.key.server,
+                hops: (next(3) > 0).then(|| HopCount(next(12) as u8)),
+                is_target: false,
+            });
+            r.judgement.rtt_ms = match next(40) {
+                0 => None,
+                1 => Some(-1.5),
+                2 => Some(f64::NAN),
+                3 => Some(5_000.123),
+                4 => Some(-0.0),
+                5 => Some(0.1 + 0.2),
+                _ => Some(crate::time::Duration(next(300_000_000) as i64).as_millis_f64()),
+            };
+            if i % 7 == 0 {
+                // A row that never sees an odd value stays in nanoseconds; most rows do see one.
+                r.judgement.rtt_ms = Some(crate::time::Duration(i as i64 * 1000).as_millis_f64());
+            }
+            compact.add(&r);
+            plain.add(&r, Summary::MAX_ROWS);
+        }
+        // Past the row limit: the rest goes to the overflow row.
+        let mut r = base;
+        for i in 0..(Summary::MAX_ROWS as u32 + 500) {
+            r.attempt.probe.key.server = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            r.judgement.rtt_ms = Some(f64::from(i % 977) / 7.0);
+            compact.add(&r);
+            plain.add(&r, Summary::MAX_ROWS);
+        }
+        assert!(plain.overflow.attempts > 0);
+        same(&compact.rows(), &plain.rows());
+        same(&[compact.totals()], &[plain.total.row(None, None)]);
+    }
+
+    #[test]
+    fn rtts_kept_as_nanoseconds_give_back_the_same_milliseconds() {
+        for ns in [0i64, 1, 999, 1_000, 123_456_789, 4_294_967_295] {
+            let ms = crate::time::Duration(ns).as_millis_f64();
+            assert_eq!(
+                as_nanos(ms).map(millis).map(f64::to_bits),
+                Some(ms.to_bits())
+            );
+        }
+        for ms in [
+            -1.0,
+            -0.0,
+            f64::NAN,
+            f64::INFINITY,
+            4_294_967.296,
+            0.1 + 0.2,
+            1e-7,
+        ] {
+            assert!(
+                as_nanos(ms).is_none_or(|n| millis(n).to_bits() == ms.to_bits()),
+                "{ms}"
+            );
+        }
     }
 }

@@ -561,8 +561,31 @@ pub enum Transport {
         /// Payload length.
         payload_len: u32,
     },
-    /// Any other IP protocol, or a transport header that was cut short.
+    /// Any other IP protocol (a transport header that is damaged or cut short is a [`ParseError::Malformed`]).
+    #[serde(with = "protocol_field")]
     Other(u8),
+}
+
+/// [`Transport::Other`] as `{"type": "other", "protocol": 17}`: an internally tagged enum cannot carry a bare
+/// number (serde refuses to serialize it).
+mod protocol_field {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Protocol {
+        protocol: u8,
+    }
+
+    pub(super) fn serialize<S: Serializer>(protocol: &u8, s: S) -> Result<S::Ok, S::Error> {
+        Protocol {
+            protocol: *protocol,
+        }
+        .serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+        Protocol::deserialize(d).map(|p| p.protocol)
+    }
 }
 
 /// One parsed frame.
@@ -712,8 +735,10 @@ fn packet_from_sliced(sliced: &LaxSlicedPacket<'_>) -> Result<Packet, ParseError
             let h = v6.header();
             let p = v6.payload();
             if v6.is_payload_fragmented() && p.fragmented {
-                // etherparse marks a first fragment as fragmented too; only a first fragment has our header.
-                if p.payload.len() < 8 {
+                // etherparse marks a first fragment as fragmented too; only a first fragment (offset 0) has our
+                // header. A later one holds the middle of a datagram, which must not be read as TCP.
+                let later = is_later_v6_fragment(h.next_header().0, v6.extensions().slice());
+                if later || p.payload.len() < 8 {
                     return Err(ParseError::Fragment);
                 }
             }
@@ -764,11 +789,81 @@ fn packet_from_sliced(sliced: &LaxSlicedPacket<'_>) -> Result<Packet, ParseError
             match (proto, raw) {
                 (1, [t, c, ..]) => icmp_v4(*t, *c, raw),
                 (58, [t, c, ..]) => icmp_v6(*t, *c, raw),
-                _ => Transport::Other(proto),
+                (6, _) => salvage_tcp(raw, declared)?,
+                // A header etherparse found damaged or cut short (an IPv6 extension header chain that loops
+                // back to hop-by-hop, a UDP header cut short...): counted, not passed off as another protocol.
+                _ => match &sliced.stop_err {
+                    Some((_, layer)) => return Err(ParseError::Malformed(layer_name(*layer))),
+                    None => Transport::Other(proto),
+                },
             }
         }
     };
     Ok(Packet { ip, transport })
+}
+
+/// Whether an IPv6 extension header chain (`first` is the IPv6 header's next header) holds a fragment header with
+/// a non-zero offset. Walks the raw bytes with a check at every step: etherparse's extension iterator trusts the
+/// chain and reads past its end on some damaged ones (an `unsafe` precondition it does not check).
+fn is_later_v6_fragment(first: u8, chain: &[u8]) -> bool {
+    let (mut kind, mut rest) = (first, chain);
+    while let Some(&next) = rest.first() {
+        let len = match kind {
+            44 if be16(rest, 2) >> 3 != 0 => return true,
+            44 => 8,
+            // Authentication header: its length is in 4-byte words, minus 2.
+            51 => (usize::from(rest.get(1).copied().unwrap_or(0)) + 2) * 4,
+            _ => (usize::from(rest.get(1).copied().unwrap_or(0)) + 1) * 8,
+        };
+        kind = next;
+        rest = rest.get(len..).unwrap_or_default();
+    }
+    false
+}
+
+/// A TCP header etherparse would not slice. Cut short by the capture's snap length (a SYN's options past a
+/// 54- or 68-byte snaplen): the fixed 20 bytes still say everything the matcher needs, and the options that were
+/// captured are kept. Damaged (a data offset below 5, or past the end of the segment the IP header declares),
+/// or fewer than 20 bytes: malformed.
+fn salvage_tcp(raw: &[u8], declared: Option<usize>) -> Result<Transport, ParseError> {
+    let malformed = ParseError::Malformed("TCP header");
+    let Some(fixed) = raw.first_chunk::<20>() else {
+        return Err(malformed);
+    };
+    let header_len = usize::from(fixed[12] >> 4) * 4;
+    if header_len < 20 || declared.is_some_and(|d| header_len > d) {
+        return Err(malformed);
+    }
+    let options = raw.get(20..header_len.min(raw.len())).unwrap_or_default();
+    Ok(Transport::Tcp(TcpMeta {
+        src_port: be16(raw, 0),
+        dst_port: be16(raw, 2),
+        seq: be32(raw, 4).unwrap_or(0),
+        ack: be32(raw, 8).unwrap_or(0),
+        flags: flags_of(raw),
+        window: be16(raw, 14),
+        options: TcpOptions::from_bytes(options),
+        payload_len: declared.map_or(0, |d| d.saturating_sub(header_len)) as u32,
+    }))
+}
+
+/// The header etherparse stopped at, in the words of [`ParseError::Malformed`].
+fn layer_name(layer: etherparse::err::Layer) -> &'static str {
+    use etherparse::err::Layer;
+    match layer {
+        Layer::TcpHeader => "TCP header",
+        Layer::UdpHeader | Layer::UdpPayload => "UDP header",
+        Layer::Icmpv4 | Layer::Icmpv6 | Layer::Icmpv4Timestamp | Layer::Icmpv4TimestampReply => {
+            "ICMP header"
+        }
+        Layer::IpAuthHeader
+        | Layer::Ipv6ExtHeader
+        | Layer::Ipv6HopByHopHeader
+        | Layer::Ipv6DestOptionsHeader
+        | Layer::Ipv6RouteHeader
+        | Layer::Ipv6FragHeader => "IP extension header",
+        _ => "IP payload",
+    }
 }
 
 fn flags_of(tcp: &[u8]) -> TcpFlags {
