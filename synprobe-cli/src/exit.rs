@@ -33,18 +33,32 @@ pub fn for_verdict(v: Verdict) -> u8 {
     }
 }
 
-/// The table for `--help`.
-pub const HELP: &str = "\
-Exit codes:
-  0   probe: every port open; replay: the whole file was read
-  10  closed (the host's own stack refused)          13  unreachable (routing)
-  11  firewall-rst (an RST forged by a firewall)     14  filtered (silently dropped)
-  12  icmp-rejected (ICMP prohibited / port unreachable)
-      (several targets: the highest code)
-  2   usage error                  65  capture damaged (what came before was analysed)
-  66  capture unreadable           68  target cannot be probed (name, route, socket)
-  74  cannot write output          77  missing privilege (run with sudo, or setcap cap_net_raw,cap_net_admin+ep)
-  130 interrupted (partial report printed)";
+/// Every exit code with its meaning, in the order `--help` and the man page list them. README.md has the same
+/// table; `tests/cli.rs` checks that the three agree.
+pub const CODES: &[(u8, &str)] = &[
+    (OK, "probe: every port open; replay: the whole file was read and analysed"),
+    (10, "probe: closed (the host's own stack refused)"),
+    (11, "probe: firewall-rst (an RST forged by a firewall)"),
+    (12, "probe: icmp-rejected (ICMP prohibited / port unreachable)"),
+    (13, "probe: unreachable (routing)"),
+    (14, "probe: filtered (silently dropped); with several targets, the highest code wins"),
+    (USAGE, "usage error: a wrong flag or argument, a bad port list, a --filter that does not compile"),
+    (DAMAGED_INPUT, "replay: the capture is damaged; what came before the damage was analysed and printed"),
+    (NO_INPUT, "replay: the input cannot be read (missing, unreadable, empty, not pcap/pcapng)"),
+    (NO_TARGET, "probe: the target cannot be probed (the name does not resolve, no route or capture device)"),
+    (CANNOT_WRITE, "the output cannot be written (a closed pipe is not an error)"),
+    (NO_PERMISSION, "probe: missing privilege (CAP_NET_RAW): use sudo, or setcap cap_net_raw,cap_net_admin+ep"),
+    (INTERRUPTED, "probe: interrupted (SIGINT/SIGTERM); the partial report was printed"),
+];
+
+/// The table for `--help`, made from [`CODES`].
+pub fn help() -> String {
+    let mut s = String::from("Exit codes:");
+    for (code, meaning) in CODES {
+        s.push_str(&format!("\n  {code:<4}{meaning}"));
+    }
+    s
+}
 
 /// Convert to the process exit code.
 pub fn code(c: u8) -> ExitCode {

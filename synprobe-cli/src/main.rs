@@ -1,15 +1,21 @@
 //! synprobe: "connection refused" — who refused, and why? The command line over synprobe-core.
 
 mod exit;
+mod manual;
+mod palette;
 mod probe;
+mod progress;
 mod render;
+mod verbose;
 
 use std::io::{self, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueHint};
+
+use crate::palette::ColorWhen;
 
 /// Explain refused TCP connections from the packets: open, closed by the host, RST forged by a firewall (at
 /// which hop), ICMP rejection, unreachable route, or silently dropped.
@@ -23,7 +29,7 @@ use clap::{Args, Parser, Subcommand};
     about,
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
-    after_help = exit::HELP
+    after_help = exit::help()
 )]
 struct Cli {
     #[command(flatten)]
@@ -38,15 +44,51 @@ enum Command {
     ///
     /// Prints one line per connection attempt (time, client → server:port, verdict, the deciding evidence),
     /// the findings with next steps, and a summary per server:port.
-    #[command(after_help = exit::HELP)]
+    #[command(after_help = exit::help())]
     Replay(ReplayArgs),
+    /// Print a completion script for a shell.
+    ///
+    /// bash: `synprobe completions bash > ~/.local/share/bash-completion/completions/synprobe`;
+    /// zsh: `synprobe completions zsh > ~/.zfunc/_synprobe` (with ~/.zfunc in $fpath);
+    /// fish: `synprobe completions fish > ~/.config/fish/completions/synprobe.fish`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff).
+    ///
+    /// Read it with `synprobe man | man -l -`; install it with
+    /// `synprobe man | sudo tee /usr/local/share/man/man1/synprobe.1 >/dev/null`.
+    Man,
+}
+
+/// How much to say on stderr, and whether to colour stdout. Shared by live probing and replay.
+#[derive(Args, Debug, Clone, Copy)]
+struct OutputArgs {
+    /// Colour the report: `auto` when stdout is a terminal and NO_COLOR is not set. JSON is never coloured.
+    #[arg(
+        long,
+        visible_alias = "colour",
+        value_enum,
+        value_name = "WHEN",
+        default_value_t = ColorWhen::Auto
+    )]
+    color: ColorWhen,
+    /// Nothing on stderr but errors: no progress bar, no warnings.
+    #[arg(short, long, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Say more on stderr: -v what is being done (capture interfaces, the identity after dropping privileges,
+    /// replay speed), -vv every step (each packet of the plan).
+    #[arg(short, long, action = ArgAction::Count)]
+    verbose: u8,
 }
 
 /// Live probing (needs CAP_NET_RAW: run with sudo).
 #[derive(Args, Debug)]
 struct ProbeArgs {
     /// Host name or address. A name is resolved to all its addresses, and each is probed.
-    #[arg(required = true)]
+    #[arg(required = true, value_hint = ValueHint::Hostname)]
     host: Option<String>,
     /// Ports: 443, 80,443 or 8000-8010.
     #[arg(required = true)]
@@ -67,7 +109,7 @@ struct ProbeArgs {
     #[arg(long)]
     trace: bool,
     /// Write every probe and reply to this pcapng file, annotated per packet.
-    #[arg(short = 'w', long = "write", value_name = "FILE")]
+    #[arg(short = 'w', long = "write", value_name = "FILE", value_hint = ValueHint::FilePath)]
     write: Option<PathBuf>,
     /// Capture on this interface instead of the one the route uses.
     #[arg(short = 'i', long, value_name = "IFACE")]
@@ -99,14 +141,14 @@ struct ProbeArgs {
     /// Refuse runs of more address/port pairs than this.
     #[arg(long, default_value_t = 64)]
     max_targets: usize,
-    /// Say more on stderr (capture interfaces, the identity after dropping privileges).
-    #[arg(short, long)]
-    verbose: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(Args, Debug)]
 struct ReplayArgs {
     /// The capture file (pcap or pcapng; the format is read from the file, not its name). `-` reads stdin.
+    #[arg(value_hint = ValueHint::FilePath)]
     file: PathBuf,
     /// Only frames matching this BPF expression (tcpdump syntax), e.g. "host 192.0.2.7".
     #[arg(long, value_name = "EXPR")]
@@ -126,6 +168,8 @@ struct ReplayArgs {
     /// Seconds to wait after an attempt's last SYN before calling it unanswered.
     #[arg(long, value_name = "SECS", default_value_t = 3.0, value_parser = parse_secs)]
     timeout: f64,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 fn parse_secs(s: &str) -> Result<f64, String> {
@@ -152,8 +196,16 @@ fn main() -> ExitCode {
         }
     };
     let result = match &cli.command {
-        Some(Command::Replay(args)) => render::replay(args),
-        None => probe::run(&cli.probe),
+        Some(Command::Replay(args)) => {
+            verbose::init(args.output.verbose);
+            render::replay(args)
+        }
+        Some(Command::Completions { shell }) => manual::completions(*shell, Cli::command()),
+        Some(Command::Man) => manual::man_page(Cli::command()),
+        None => {
+            verbose::init(cli.probe.output.verbose);
+            probe::run(&cli.probe)
+        }
     };
     match result {
         Ok(code) => exit::code(code),

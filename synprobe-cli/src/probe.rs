@@ -6,12 +6,14 @@ use std::io::{self, BufWriter, Write};
 use std::net::{IpAddr, ToSocketAddrs};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::time::Instant;
 
 use synprobe_core::live::{drop_privileges, write_pcapng, Job, Prober, ProberConfig};
 use synprobe_core::session::{SessionConfig, TargetReport};
 use synprobe_core::{parse_ports, Duration, Error};
 
 use crate::exit;
+use crate::palette::Palette;
 use crate::ProbeArgs;
 
 /// Resolve a host to every address it has (a literal address stays itself).
@@ -34,8 +36,10 @@ fn resolve(host: &str, v4: bool, v6: bool) -> Result<Vec<IpAddr>, String> {
         .filter(|a| (!v4 && !v6) || (v4 && a.is_ipv4()) || (v6 && a.is_ipv6()))
         .collect();
     if picked.is_empty() {
-        let fam = if v4 { "IPv4" } else { "IPv6" };
-        return Err(format!("{host} has no {fam} address"));
+        let (fam, flag) = if v4 { ("IPv4", "-4") } else { ("IPv6", "-6") };
+        return Err(format!(
+            "{host} has no {fam} address (without {flag}, its other addresses are probed)"
+        ));
     }
     Ok(picked)
 }
@@ -62,6 +66,10 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
         }
     };
     let host_name = host.parse::<IpAddr>().is_err().then(|| host.clone());
+    if host_name.is_some() {
+        let list: Vec<String> = addrs.iter().map(IpAddr::to_string).collect();
+        tracing::info!("{host} resolves to {}", list.join(", "));
+    }
     let jobs: Vec<Job> = addrs
         .iter()
         .flat_map(|a| {
@@ -104,6 +112,13 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
         interface: args.interface.clone(),
         max_pps: args.rate,
     };
+    tracing::info!(
+        "{} address/port pair(s), {} plan, at most {} packet(s) each, {} packet(s)/s",
+        jobs.len(),
+        if args.quick { "quick" } else { "full" },
+        args.budget,
+        args.rate
+    );
     let mut prober = match Prober::open(config, &jobs) {
         Ok(p) => p,
         Err(e @ Error::Privilege { .. }) => {
@@ -123,14 +138,20 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
             let file = match File::create(path) {
                 Ok(f) => f,
                 Err(e) => {
-                    eprintln!("synprobe: cannot create {}: {e}", path.display());
+                    eprintln!(
+                        "synprobe: cannot create {}: {e} (check that its directory exists and is writable)",
+                        path.display()
+                    );
                     return Ok(exit::CANNOT_WRITE);
                 }
             };
             if let Err(e) = give_to_invoking_user(&file) {
-                eprintln!(
-                    "synprobe: warning: cannot hand {} to the invoking user: {e}",
-                    path.display()
+                warn(
+                    args,
+                    format_args!(
+                        "cannot hand {} to the invoking user: {e} (chown it yourself)",
+                        path.display()
+                    ),
                 );
             }
             Some((path.clone(), file))
@@ -145,7 +166,7 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
             return Ok(exit::NO_PERMISSION);
         }
     };
-    if args.verbose {
+    if tracing::enabled!(tracing::Level::INFO) {
         let caps = std::fs::read_to_string("/proc/self/status")
             .map(|s| {
                 s.lines()
@@ -155,8 +176,8 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
                     .join(", ")
             })
             .unwrap_or_default();
-        eprintln!(
-            "synprobe: capturing on {}; privileges dropped: now uid {} gid {} ({caps})",
+        tracing::info!(
+            "capturing on {}; privileges dropped: now uid {} gid {} ({caps})",
             prober.interfaces().join(", "),
             who.uid,
             who.gid
@@ -167,6 +188,7 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
         let _ = signal_hook::flag::register(sig, Arc::clone(&stop));
     }
     let links = prober.link_types();
+    let started = Instant::now();
     let (outcome, failure) = match prober.run(jobs, &stop) {
         Ok(o) => (o, None),
         Err(Error::RunFailed { reason, partial }) => (*partial, Some(reason)),
@@ -179,6 +201,24 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
             return Ok(exit::NO_TARGET);
         }
     };
+    tracing::info!(
+        "{} verdict(s) in {:.1} ms, {} packet(s) sent, {} frame(s) captured for them",
+        outcome.reports.len(),
+        started.elapsed().as_secs_f64() * 1e3,
+        outcome.reports.iter().map(|r| r.probes_sent).sum::<u32>(),
+        outcome.frames.len()
+    );
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        if let Some(t0) = outcome.frames.first().map(|f| f.ts) {
+            for f in &outcome.frames {
+                tracing::debug!(
+                    "{:>9.3} ms  {}",
+                    f.ts.since(t0).as_secs_f64() * 1e3,
+                    f.note.strip_prefix("synprobe ").unwrap_or(&f.note)
+                );
+            }
+        }
+    }
     // What was captured is written out whatever happened.
     if let Some((path, file)) = pcapng_file.take() {
         let comment = format!("synprobe {host} {port_list}");
@@ -188,19 +228,23 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
     }
     let stdout = io::stdout();
     let mut out = stdout.lock();
+    let palette = Palette::for_stdout(args.output.color);
     for r in &outcome.reports {
         if args.json {
             serde_json::to_writer(&mut out, r).map_err(io::Error::other)?;
             writeln!(out)?;
         } else {
-            human(&mut out, r, args.trace)?;
+            human(&mut out, r, args.trace, palette)?;
         }
     }
     out.flush()?;
     if outcome.dropped.0 + outcome.dropped.1 > 0 {
-        eprintln!(
-            "synprobe: warning: the capture dropped {} packet(s) (kernel buffer) and the interface {}: the verdicts may miss replies",
-            outcome.dropped.0, outcome.dropped.1
+        warn(
+            args,
+            format_args!(
+                "the capture dropped {} packet(s) (kernel buffer) and the interface {}: the verdicts may miss replies; probe fewer ports at once, or lower --rate",
+                outcome.dropped.0, outcome.dropped.1
+            ),
         );
     }
     if let Some(reason) = failure {
@@ -219,6 +263,13 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
         .unwrap_or(exit::OK))
 }
 
+/// A warning on stderr, unless `--quiet`.
+fn warn(args: &ProbeArgs, what: std::fmt::Arguments<'_>) {
+    if !args.output.quiet {
+        eprintln!("synprobe: warning: {what}");
+    }
+}
+
 /// When run through sudo, make `file` belong to the user who ran it (SUDO_UID/SUDO_GID).
 fn give_to_invoking_user(file: &File) -> nix::Result<()> {
     let id = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u32>().ok());
@@ -232,15 +283,17 @@ fn give_to_invoking_user(file: &File) -> nix::Result<()> {
     }
 }
 
-fn human(out: &mut impl Write, r: &TargetReport, trace: bool) -> io::Result<()> {
+fn human(out: &mut impl Write, r: &TargetReport, trace: bool, palette: Palette) -> io::Result<()> {
     let name = match &r.host {
         Some(h) => format!("{h} ({})", r.target),
         None => r.target.to_string(),
     };
     writeln!(
         out,
-        "{name} port {}: {} [{} confidence]",
-        r.port, r.verdict, r.confidence
+        "{} {} [{} confidence]",
+        palette.heading(format_args!("{name} port {}:", r.port)),
+        palette.verdict(r.verdict, r.verdict),
+        r.confidence
     )?;
     let prefix = format!("{} port {}: ", r.target, r.port);
     writeln!(
@@ -271,7 +324,7 @@ fn human(out: &mut impl Write, r: &TargetReport, trace: bool) -> io::Result<()> 
     facts.push(format!("{} packet(s) sent", r.probes_sent));
     facts.push(format!("verdict after {:.1} ms", r.time_to_verdict_ms));
     writeln!(out, "  {}", facts.join(", "))?;
-    writeln!(out, "  evidence:")?;
+    writeln!(out, "  {}", palette.heading("evidence:"))?;
     for e in &r.evidence {
         writeln!(out, "    - {}: {}", e.observed, e.implies)?;
     }
@@ -286,12 +339,12 @@ fn human(out: &mut impl Write, r: &TargetReport, trace: bool) -> io::Result<()> 
             .collect();
         writeln!(out, "  path: {}", hops.join("  "))?;
     }
-    writeln!(out, "  next steps:")?;
+    writeln!(out, "  {}", palette.heading("next steps:"))?;
     for s in &r.next_steps {
         writeln!(out, "    - {s}")?;
     }
     if trace {
-        writeln!(out, "  packets:")?;
+        writeln!(out, "  {}", palette.heading("packets:"))?;
         for p in &r.packets {
             writeln!(out, "    {}", p.summary)?;
         }

@@ -1,11 +1,12 @@
 //! Rendering replay results for people (aligned text) and for programs (JSON Lines).
 
 use std::collections::BTreeMap;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::time::Instant;
 
-use synprobe_core::capture::CaptureReader;
+use synprobe_core::capture::{CaptureReader, Format};
 use synprobe_core::matcher::MatchConfig;
-use synprobe_core::record::{AttemptRecord, FileErrorRecord, SummaryRecord};
+use synprobe_core::record::{write_attempt_json, FileErrorRecord, SummaryRecord};
 use synprobe_core::trace::attempt_lines;
 use synprobe_core::{
     replay as run_replay, Duration, EngineConfig, Error, ReplayOptions, Report, Summary,
@@ -13,18 +14,26 @@ use synprobe_core::{
 };
 
 use crate::exit;
+use crate::palette::Palette;
+use crate::progress::Meter;
 use crate::ReplayArgs;
 
 /// Findings listed in detail: the first attempt of each (server, port, verdict), at most this many.
 const MAX_FINDINGS: usize = 12;
 
 pub fn replay(args: &ReplayArgs) -> io::Result<u8> {
+    let started = Instant::now();
     let name = args.file.display().to_string();
+    let mut size = None;
     let source: Box<dyn Read> = if name == "-" {
         Box::new(io::stdin().lock())
     } else {
         match std::fs::File::open(&args.file) {
-            Ok(f) => Box::new(f),
+            Ok(f) => {
+                // A regular file's size is what the progress bar counts towards (a FIFO's is 0).
+                size = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+                Box::new(f)
+            }
             Err(e) => {
                 eprintln!(
                     "synprobe: cannot open {name}: {e} (check the path and that you may read it)"
@@ -33,13 +42,25 @@ pub fn replay(args: &ReplayArgs) -> io::Result<u8> {
             }
         }
     };
-    let mut reader = match CaptureReader::new(source) {
+    let stdout_is_terminal = io::stdout().is_terminal();
+    let meter = Meter::new(
+        !args.output.quiet && io::stderr().is_terminal(),
+        stdout_is_terminal,
+        size,
+    );
+    let palette = Palette::for_stdout(args.output.color);
+    let mut reader = match CaptureReader::new(meter.reader(source)) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("synprobe: cannot replay {name}: {e}");
             return Ok(exit::NO_INPUT);
         }
     };
+    tracing::info!(
+        "reading {name}{}: {}",
+        size.map_or(String::new(), |b| format!(" ({b} bytes)")),
+        describe_format(reader.format())
+    );
     let options = ReplayOptions {
         filter: args.filter.clone(),
         host: args.host,
@@ -53,10 +74,12 @@ pub fn replay(args: &ReplayArgs) -> io::Result<u8> {
         },
     };
     let stdout = io::stdout();
-    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut out = BufWriter::with_capacity(1 << 16, meter.writer(stdout.lock()));
     let mut summary = Summary::default();
     let mut findings: BTreeMap<(String, u16, Verdict), Report> = BTreeMap::new();
     let mut write_err: Option<io::Error> = None;
+    // One attempt's JSON line, reused from attempt to attempt.
+    let mut json_buf = Vec::with_capacity(4096);
     let mut header_done = false;
     let result = run_replay(
         &mut reader,
@@ -68,14 +91,17 @@ pub fn replay(args: &ReplayArgs) -> io::Result<u8> {
             summary.add(report);
             let t0 = stats.first_ts.unwrap_or_default();
             let r = if args.json {
-                json_line(&mut out, report, t0, args.trace)
+                json_line(&mut out, &mut json_buf, report, t0, args.trace)
             } else {
                 if !header_done {
                     header_done = true;
                     if let Err(e) = writeln!(
                         out,
-                        "{:>11}  {:<47} {:<22} WHY",
-                        "TIME", "ATTEMPT", "VERDICT"
+                        "{}",
+                        palette.heading(format_args!(
+                            "{:>11}  {:<47} {:<22} WHY",
+                            "TIME", "ATTEMPT", "VERDICT"
+                        ))
                     ) {
                         write_err = Some(e);
                         return;
@@ -89,7 +115,7 @@ pub fn replay(args: &ReplayArgs) -> io::Result<u8> {
                 if findings.len() < MAX_FINDINGS || findings.contains_key(&key) {
                     findings.entry(key).or_insert_with(|| report.clone());
                 }
-                human_line(&mut out, report, t0, args.trace)
+                human_line(&mut out, report, t0, args.trace, palette)
             };
             if let Err(e) = r {
                 write_err = Some(e);
@@ -97,6 +123,7 @@ pub fn replay(args: &ReplayArgs) -> io::Result<u8> {
         },
         |_| {},
     );
+    meter.finish();
     if let Some(e) = write_err {
         return Err(e);
     }
@@ -111,6 +138,20 @@ pub fn replay(args: &ReplayArgs) -> io::Result<u8> {
             return Ok(exit::NO_INPUT);
         }
     };
+    let secs = started.elapsed().as_secs_f64();
+    tracing::info!(
+        "{} frames, {} bytes in {secs:.3} s: {:.0} frames/s, {:.1} MB/s",
+        stats.frames.frames,
+        stats.bytes_read,
+        stats.frames.frames as f64 / secs.max(1e-9),
+        stats.bytes_read as f64 / 1e6 / secs.max(1e-9)
+    );
+    tracing::debug!(
+        "{} frame(s) left out by --filter, {} attempt(s) by --host/--port; {} fragment(s) without a transport header",
+        stats.filtered_out,
+        stats.not_selected,
+        stats.frames.fragments
+    );
     let error = damage.as_ref().map(|e| FileErrorRecord {
         offset: e.offset(),
         message: e.to_string(),
@@ -123,13 +164,14 @@ pub fn replay(args: &ReplayArgs) -> io::Result<u8> {
         if !findings.is_empty() {
             writeln!(
                 out,
-                "\nFindings (first attempt of each server:port and verdict):"
+                "\n{}",
+                palette.heading("Findings (first attempt of each server:port and verdict):")
             )?;
             for r in findings.values() {
-                finding(&mut out, r)?;
+                finding(&mut out, r, palette)?;
             }
         }
-        summary_table(&mut out, &summary.rows(), &summary.totals())?;
+        summary_table(&mut out, &summary.rows(), &summary.totals(), palette)?;
         writeln!(
             out,
             "\n{} frames read ({} not IP, {} malformed, {} of unsupported link types{}); {} attempt(s), {} SYN retransmission(s), {} stray and {} late repl(ies), {} rebuilt from ICMP quotes, {} evicted",
@@ -159,13 +201,26 @@ pub fn replay(args: &ReplayArgs) -> io::Result<u8> {
     }
 }
 
-fn json_line(out: &mut impl Write, r: &Report, t0: Timestamp, packets: bool) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, &AttemptRecord::new(r, t0, packets))
-        .map_err(io::Error::other)?;
-    writeln!(out)
+fn json_line(
+    out: &mut impl Write,
+    buf: &mut Vec<u8>,
+    r: &Report,
+    t0: Timestamp,
+    packets: bool,
+) -> io::Result<()> {
+    buf.clear();
+    write_attempt_json(buf, r, t0, packets);
+    buf.push(b'\n');
+    out.write_all(buf)
 }
 
-fn human_line(out: &mut impl Write, r: &Report, t0: Timestamp, trace: bool) -> io::Result<()> {
+fn human_line(
+    out: &mut impl Write,
+    r: &Report,
+    t0: Timestamp,
+    trace: bool,
+    palette: Palette,
+) -> io::Result<()> {
     let a = &r.attempt;
     let j = &r.judgement;
     let k = &a.probe.key;
@@ -175,6 +230,9 @@ fn human_line(out: &mut impl Write, r: &Report, t0: Timestamp, trace: bool) -> i
         endpoint(k.server, k.server_port.0)
     );
     let verdict = format!("{} ({})", j.verdict, j.confidence);
+    // Padded as plain text, the verdict word painted: escapes must not count towards the column's width.
+    let pad = 22usize.saturating_sub(verdict.chars().count());
+    let (word, rest) = verdict.split_at(verdict.find(' ').unwrap_or(verdict.len()));
     let why = j.evidence.first().map_or("", |e| e.observed.as_str());
     let retx = match a.syn_count {
         0 => " [SYN not captured]".to_string(),
@@ -183,10 +241,11 @@ fn human_line(out: &mut impl Write, r: &Report, t0: Timestamp, trace: bool) -> i
     };
     writeln!(
         out,
-        "{:>11.6}  {:<47} {:<22} {}{}",
+        "{:>11.6}  {:<47} {}{rest}{:pad$} {}{}",
         a.probe.ts.since(t0).as_secs_f64(),
         attempt,
-        verdict,
+        palette.verdict(j.verdict, word),
+        "",
         why,
         retx
     )?;
@@ -206,9 +265,15 @@ fn endpoint(addr: std::net::IpAddr, port: u16) -> String {
     }
 }
 
-fn finding(out: &mut impl Write, r: &Report) -> io::Result<()> {
+fn finding(out: &mut impl Write, r: &Report, palette: Palette) -> io::Result<()> {
     let j = &r.judgement;
-    writeln!(out, "\n* {} [{} confidence]", j.headline, j.confidence)?;
+    writeln!(
+        out,
+        "\n{} {} [{} confidence]",
+        palette.verdict(j.verdict, "*"),
+        palette.heading(&j.headline),
+        j.confidence
+    )?;
     for e in &j.evidence {
         writeln!(out, "    - {}: {}", e.observed, e.implies)?;
     }
@@ -232,16 +297,22 @@ fn finding(out: &mut impl Write, r: &Report) -> io::Result<()> {
     Ok(())
 }
 
-fn summary_table(out: &mut impl Write, rows: &[SummaryRow], totals: &SummaryRow) -> io::Result<()> {
+fn summary_table(
+    out: &mut impl Write,
+    rows: &[SummaryRow],
+    totals: &SummaryRow,
+    palette: Palette,
+) -> io::Result<()> {
     if rows.is_empty() {
         return writeln!(out, "\nNo connection attempts (SYNs) in this capture.");
     }
-    writeln!(out, "\nSummary by server:port")?;
-    write!(out, "  {:<46} {:>8}", "SERVER:PORT", "ATTEMPTS")?;
+    writeln!(out, "\n{}", palette.heading("Summary by server:port"))?;
+    let mut header = format!("  {:<46} {:>8}", "SERVER:PORT", "ATTEMPTS");
     for v in Verdict::ALL {
-        write!(out, " {:>13}", v.as_str())?;
+        header.push_str(&format!(" {:>13}", v.as_str()));
     }
-    writeln!(out, "  {:<10} {:>10}", "HOPS", "MEDIAN RTT")?;
+    header.push_str(&format!("  {:<10} {:>10}", "HOPS", "MEDIAN RTT"));
+    writeln!(out, "{}", palette.heading(header))?;
     for row in rows.iter().chain(std::iter::once(totals)) {
         let name = match (row.target, row.port) {
             (Some(a), Some(p)) => endpoint(a, p),
@@ -250,7 +321,13 @@ fn summary_table(out: &mut impl Write, rows: &[SummaryRow], totals: &SummaryRow)
         };
         write!(out, "  {:<46} {:>8}", name, row.attempts)?;
         for v in Verdict::ALL {
-            write!(out, " {:>13}", row.by_verdict.get(&v).copied().unwrap_or(0))?;
+            let n = row.by_verdict.get(&v).copied().unwrap_or(0);
+            let cell = format!(" {n:>13}");
+            if n > 0 {
+                write!(out, "{}", palette.verdict(v, cell))?;
+            } else {
+                write!(out, "{cell}")?;
+            }
         }
         let hops = row
             .hops
@@ -269,4 +346,30 @@ fn summary_table(out: &mut impl Write, rows: &[SummaryRow], totals: &SummaryRow)
         )?;
     }
     Ok(())
+}
+
+/// The format line of `-v`: "pcap 2.4, microsecond timestamps, little-endian, Ethernet, snaplen 262144".
+fn describe_format(f: &Format) -> String {
+    match f {
+        Format::Pcap {
+            nanos,
+            big_endian,
+            version,
+            snaplen,
+            link,
+        } => format!(
+            "pcap {}.{}, {} timestamps, {}, {} (link type {}), snaplen {snaplen}",
+            version.0,
+            version.1,
+            if *nanos { "nanosecond" } else { "microsecond" },
+            if *big_endian {
+                "big-endian"
+            } else {
+                "little-endian"
+            },
+            link.name(),
+            link.0
+        ),
+        Format::PcapNg => "pcapng (link types and timestamp resolutions per interface)".to_string(),
+    }
 }

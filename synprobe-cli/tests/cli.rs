@@ -330,3 +330,721 @@ fn trace_info_matches_tshark() {
         assert!(compared >= 5, "{name}: compared {compared} frames");
     }
 }
+
+/// Run `args` with stdin, stdout and stderr on a pseudo-terminal (util-linux `script`), stdout and stderr
+/// merged as a terminal shows them. `None` when `script` is missing.
+fn on_terminal(shell_command: &str, env: &[(&str, &str)]) -> Option<String> {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!(
+            "SKIP (part): util-linux `script` is not installed, no pseudo-terminal to test with"
+        );
+        return None;
+    }
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", shell_command, "/dev/null"])
+        .env("TERM", "xterm")
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let o = cmd.output().expect("script runs");
+    if !o.status.success() && stderr(&o).contains("pseudo-terminal") {
+        eprintln!("SKIP (part): no pseudo-terminal here: {}", stderr(&o));
+        return None;
+    }
+    Some(stdout(&o))
+}
+
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn bin_path() -> String {
+    sh_quote(env!("CARGO_BIN_EXE_synprobe"))
+}
+
+/// The backticked names in the first column of the first table after `heading` in docs/json.md.
+fn documented_fields(doc: &str, heading: &str) -> Vec<String> {
+    let rest = &doc[doc
+        .find(heading)
+        .unwrap_or_else(|| panic!("docs/json.md has no heading {heading}"))..];
+    let mut fields = Vec::new();
+    let mut in_table = false;
+    for line in rest.lines().skip(1) {
+        if !line.starts_with('|') {
+            if in_table {
+                break;
+            }
+            continue;
+        }
+        in_table = true;
+        let first = line.split('|').nth(1).unwrap_or("").trim();
+        if first == "field" || first.starts_with("---") {
+            continue;
+        }
+        fields.extend(
+            first
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_string)
+                .filter(|f| !f.is_empty()),
+        );
+    }
+    assert!(fields.len() >= 3, "{heading}: too few fields: {fields:?}");
+    fields
+}
+
+fn assert_fields(what: &str, v: &serde_json::Value, fields: &[String]) {
+    for f in fields {
+        assert!(
+            v.get(f).is_some(),
+            "{what} lacks the documented field `{f}`: {v}"
+        );
+    }
+}
+
+#[test]
+fn every_field_docs_json_lists_for_replay_is_present() {
+    let doc = std::fs::read_to_string(repo("docs/json.md")).expect("docs/json.md");
+    let attempt_fields = documented_fields(&doc, "## `\"type\": \"attempt\"`");
+    let packet_fields = documented_fields(&doc, "### `packets[]`");
+    let summary_fields = documented_fields(&doc, "## `\"type\": \"summary\"`");
+    let row_example = doc
+        .lines()
+        .find_map(|l| l.strip_prefix("A row: `"))
+        .and_then(|l| l.split('`').next())
+        .expect("docs/json.md gives an example row");
+    let row: serde_json::Value =
+        serde_json::from_str(row_example).expect("the example row is JSON");
+    let row_fields: Vec<String> = row.as_object().expect("object").keys().cloned().collect();
+    for key in [
+        "schema_version",
+        "type",
+        "evidence",
+        "next_steps",
+        "packets",
+        "closure",
+    ] {
+        assert!(
+            attempt_fields.iter().any(|f| f == key),
+            "{key}: {attempt_fields:?}"
+        );
+    }
+    for key in ["file", "not_ip", "stray_icmp", "totals", "servers", "error"] {
+        assert!(
+            summary_fields.iter().any(|f| f == key),
+            "{key}: {summary_fields:?}"
+        );
+    }
+    assert!(
+        packet_fields.iter().any(|f| f == "flow_label"),
+        "{packet_fields:?}"
+    );
+
+    let o = run(&["replay", "--json", "--trace", &demo()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    let (summary, attempts) = lines.split_last().expect("summary");
+    for a in attempts {
+        assert_fields("an attempt", a, &attempt_fields);
+        assert!(["timed-out", "end-of-input", "superseded", "evicted"]
+            .contains(&a["closure"].as_str().expect("closure")));
+        assert!(
+            a["time"].as_f64().expect("time") > 1.7e9,
+            "seconds since the epoch"
+        );
+        assert!(a["next_steps"]
+            .as_array()
+            .expect("next_steps")
+            .iter()
+            .all(|s| s.is_string()));
+        for p in a["packets"].as_array().expect("packets") {
+            assert_fields("a packet", p, &packet_fields);
+            assert!(["syn", "reply", "ours", "other"].contains(&p["role"].as_str().expect("role")));
+        }
+    }
+    let syns: u64 = attempts
+        .iter()
+        .map(|a| a["syns"].as_u64().expect("syns"))
+        .sum();
+    assert_eq!(syns, 10, "8 attempts, the filtered one sent 3 SYNs");
+    let v6 = attempts.iter().find(|a| a["port"] == 81).expect("port 81");
+    assert!(v6["packets"]
+        .as_array()
+        .expect("packets")
+        .iter()
+        .any(|p| p["flow_label"].is_u64()));
+    assert_fields("the summary", summary, &summary_fields);
+    assert_eq!(summary["file"], demo());
+    assert_eq!(summary["frames"], 17);
+    assert_eq!(summary["retransmissions"], 2);
+    assert_fields("the totals row", &summary["totals"], &row_fields);
+    for r in summary["servers"].as_array().expect("servers") {
+        assert_fields("a server row", r, &row_fields);
+    }
+    // The damaged file's error object.
+    let f = shared("sv_DER-incomplete-header_corrupt.pcap");
+    let o = run(&["replay", "--json", f.to_str().expect("path")]);
+    let last: serde_json::Value =
+        serde_json::from_str(stdout(&o).lines().last().expect("summary")).expect("json");
+    assert!(last["error"]["message"].is_string(), "{last}");
+}
+
+fn effective_uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// Run synprobe live against 127.0.0.1 inside a fresh network namespace (only its own loopback exists), as
+/// root. `None` (after saying SKIP) when that is impossible outside CI.
+fn live_on_private_loopback(args: &str) -> Option<Output> {
+    let skip = |why: String| {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "live tests must run in CI (as root): {why}"
+        );
+        eprintln!("SKIP (live part): {why}; run as root to include it");
+        None
+    };
+    if effective_uid() != Some(0) {
+        return skip("not root".into());
+    }
+    let o = Command::new("unshare")
+        .args([
+            "--net",
+            "sh",
+            "-c",
+            &format!("ip link set lo up && exec {} {args}", bin_path()),
+        ])
+        .output();
+    match o {
+        Ok(o) if !stderr(&o).contains("unshare failed") => Some(o),
+        Ok(o) => skip(format!("cannot make a network namespace: {}", stderr(&o))),
+        Err(e) => skip(format!("cannot run unshare: {e}")),
+    }
+}
+
+#[test]
+fn every_field_docs_json_lists_for_live_probes_is_present_and_colour_works_live() {
+    let doc = std::fs::read_to_string(repo("docs/json.md")).expect("docs/json.md");
+    let probe_fields = documented_fields(&doc, "## `synprobe HOST PORTS --json`");
+    let packet_fields = documented_fields(&doc, "### `packets[]`");
+    for key in [
+        "schema_version",
+        "type",
+        "source",
+        "path",
+        "probes_sent",
+        "time_to_verdict_ms",
+    ] {
+        assert!(
+            probe_fields.iter().any(|f| f == key),
+            "{key}: {probe_fields:?}"
+        );
+    }
+    let Some(o) = live_on_private_loopback("127.0.0.1 9 --json --color always") else {
+        return;
+    };
+    assert_eq!(o.status.code(), Some(10), "closed: {}", stderr(&o));
+    let out = stdout(&o);
+    assert!(!out.contains('\x1b'), "JSON is never coloured: {out}");
+    let r: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    assert_fields("a probe report", &r, &probe_fields);
+    assert_eq!(r["schema_version"], 1);
+    assert_eq!(r["type"], "probe");
+    assert_eq!(r["host"], serde_json::Value::Null, "an address, not a name");
+    assert_eq!(r["source"], "127.0.0.1");
+    assert_eq!(r["verdict"], "closed");
+    assert!(r["probes_sent"].as_u64().expect("probes_sent") >= 1);
+    assert!(
+        r["time_to_verdict_ms"]
+            .as_f64()
+            .expect("time_to_verdict_ms")
+            >= 0.0
+    );
+    for hop in r["path"].as_array().expect("path") {
+        assert!(hop["ttl"].is_u64() && hop.get("addr").is_some() && hop["answer"].is_string());
+    }
+    let packets = r["packets"].as_array().expect("packets");
+    assert!(!packets.is_empty());
+    for p in packets {
+        assert_fields("a live packet", p, &packet_fields);
+    }
+
+    // The human report, coloured on request; -vv names each packet's step of the plan.
+    let o = live_on_private_loopback("127.0.0.1 9 --color always -vv").expect("ran once already");
+    assert_eq!(o.status.code(), Some(10), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("\x1b[1m\x1b[33mclosed\x1b[0m"),
+        "{}",
+        stdout(&o)
+    );
+    let err = stderr(&o);
+    assert!(
+        err.contains("synprobe: debug: ") && err.contains("sent main SYN"),
+        "{err}"
+    );
+    assert!(err.contains("now uid 65534"), "{err}");
+    let o = live_on_private_loopback("127.0.0.1 9 --color never").expect("ran once already");
+    assert!(!stdout(&o).contains('\x1b'), "{}", stdout(&o));
+    assert!(stdout(&o).contains("127.0.0.1 port 9: closed [high confidence]"));
+    assert_eq!(stderr(&o), "", "nothing on stderr without -v");
+}
+
+#[test]
+fn bash_completion_is_valid_and_completes_subcommands_and_flags() {
+    let o = run(&["completions", "bash"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let script = stdout(&o);
+    assert!(script.contains("replay") && script.contains("--quick"));
+    let dir = std::env::temp_dir().join(format!("synprobe-compl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("synprobe.bash");
+    std::fs::write(&file, &script).expect("write");
+    let check = Command::new("bash")
+        .arg("-n")
+        .arg(&file)
+        .output()
+        .expect("bash runs");
+    assert!(check.status.success(), "bash -n: {}", stderr(&check));
+    // Load it and ask for completions the way bash does.
+    let complete = |words: &str| {
+        let o = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "source {f}; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+                 COMP_LINE=\"${{COMP_WORDS[*]}}\"; COMP_POINT=${{#COMP_LINE}}; \
+                 _synprobe synprobe \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; \
+                 echo \"${{COMPREPLY[*]}}\"",
+                f = sh_quote(file.to_str().expect("path"))
+            ))
+            .output()
+            .expect("bash runs");
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let top = complete("synprobe ''");
+    for word in [
+        "replay",
+        "completions",
+        "man",
+        "--quick",
+        "--json",
+        "--color",
+    ] {
+        assert!(
+            top.split_whitespace().any(|w| w == word),
+            "{word} in: {top}"
+        );
+    }
+    let replay = complete("synprobe replay --t");
+    assert!(
+        replay.contains("--trace") && replay.contains("--timeout"),
+        "{replay}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn zsh_fish_and_other_completions_are_generated() {
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let o = run(&["completions", shell]);
+        assert_eq!(o.status.code(), Some(0), "{shell}: {}", stderr(&o));
+        let script = stdout(&o);
+        assert!(
+            script.contains("quick") && script.contains("replay"),
+            "{shell}"
+        );
+    }
+    // Syntax-check where the shell is installed.
+    for (shell, flag) in [("zsh", "-n"), ("fish", "--no-execute")] {
+        if Command::new(shell).arg("--version").output().is_err() {
+            eprintln!("SKIP (part): {shell} is not installed, its completion script is not syntax-checked");
+            continue;
+        }
+        let mut child = Command::new(shell)
+            .arg(flag)
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("shell runs");
+        let script = run(&["completions", shell]).stdout;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(&script)
+            .expect("write");
+        let o = child.wait_with_output().expect("wait");
+        assert!(o.status.success(), "{shell} {flag}: {}", stderr(&o));
+    }
+    assert_eq!(run(&["completions"]).status.code(), Some(2));
+    assert_eq!(run(&["completions", "tcsh"]).status.code(), Some(2));
+}
+
+#[test]
+fn man_page_is_roff_documenting_options_commands_and_exit_codes() {
+    let o = run(&["man"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let page = stdout(&o);
+    let th = page
+        .lines()
+        .find(|l| !l.starts_with(".ie") && !l.starts_with(".el"))
+        .expect("a first request");
+    assert!(th.starts_with(".TH synprobe 1"), "{th}");
+    assert!(page.is_ascii(), "troff input is ASCII");
+    for needle in [
+        "\\fB\\-\\-quick\\fR",
+        "\\fB\\-\\-color\\fR",
+        ".SH \"SYNPROBE REPLAY\"",
+        "\\fB\\-\\-filter\\fR",
+        ".SH \"EXIT STATUS\"",
+        ".TP\n\\fB77\\fR\n",
+        ".TP\n\\fB65\\fR\n",
+        ".SH ENVIRONMENT",
+        "NO_COLOR",
+    ] {
+        assert!(page.contains(needle), "the man page lacks {needle:?}");
+    }
+    assert_eq!(run(&["man", "extra"]).status.code(), Some(2));
+    // Rendered by groff as `man` would, with every warning on.
+    let Ok(mut groff) = Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    else {
+        eprintln!("SKIP (part): groff is not installed (apt-get install groff-base), the page is not rendered");
+        return;
+    };
+    groff
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(page.as_bytes())
+        .expect("write");
+    let o = groff.wait_with_output().expect("groff");
+    assert!(o.status.success());
+    assert_eq!(stderr(&o), "", "groff warnings");
+    let text = stdout(&o).replace("\u{2010}", "-").replace("\u{2212}", "-");
+    // Overstrike bold from grotty: strip "x\bx".
+    let mut plain = String::new();
+    for c in text.chars() {
+        if c == '\u{8}' {
+            plain.pop();
+        } else {
+            plain.push(c);
+        }
+    }
+    for needle in [
+        "--quick",
+        "EXIT STATUS",
+        "77",
+        "synprobe replay",
+        "client → server:port",
+    ] {
+        assert!(
+            plain.contains(needle),
+            "rendered page lacks {needle:?}:\n{plain}"
+        );
+    }
+}
+
+#[test]
+fn exit_codes_agree_in_readme_help_and_man_page() {
+    let readme = std::fs::read_to_string(repo("README.md")).expect("README.md");
+    let table = &readme[readme
+        .find("## Exit codes")
+        .expect("README has an exit code table")..];
+    let readme_rows: Vec<(u8, String)> = table
+        .lines()
+        .skip(1)
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .filter_map(|l| {
+            let mut cells = l.split('|').skip(1);
+            let code = cells.next()?.trim().parse().ok()?;
+            Some((code, cells.next()?.trim().to_string()))
+        })
+        .collect();
+    let help = stdout(&run(&["--help"]));
+    let help_rows: Vec<(u8, String)> = help
+        [help.find("Exit codes:").expect("--help lists exit codes")..]
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let l = l.trim_start();
+            let (code, meaning) = l.split_once(' ')?;
+            Some((code.parse().ok()?, meaning.trim().to_string()))
+        })
+        .collect();
+    let man = stdout(&run(&["man"]));
+    let man_codes: Vec<u8> = man[man.find(".SH \"EXIT STATUS\"").expect("EXIT STATUS")..]
+        .lines()
+        .filter_map(|l| l.strip_prefix("\\fB")?.strip_suffix("\\fR")?.parse().ok())
+        .collect();
+    let codes = |rows: &[(u8, String)]| {
+        let mut c: Vec<u8> = rows.iter().map(|r| r.0).collect();
+        c.sort_unstable();
+        c
+    };
+    let mut man_sorted = man_codes.clone();
+    man_sorted.sort_unstable();
+    assert_eq!(codes(&readme_rows), codes(&help_rows), "README vs --help");
+    assert_eq!(codes(&help_rows), man_sorted, "--help vs the man page");
+    assert_eq!(
+        codes(&readme_rows),
+        vec![0, 2, 10, 11, 12, 13, 14, 65, 66, 68, 74, 77, 130]
+    );
+    // The verdict codes name the same verdict everywhere.
+    for verdict in [
+        "closed",
+        "firewall-rst",
+        "icmp-rejected",
+        "unreachable",
+        "filtered",
+    ] {
+        let in_readme = readme_rows
+            .iter()
+            .find(|r| r.1.contains(&format!("probe: {verdict}")));
+        let in_help = help_rows
+            .iter()
+            .find(|r| r.1.contains(&format!("probe: {verdict}")));
+        assert_eq!(
+            in_readme.map(|r| r.0),
+            in_help.map(|r| r.0),
+            "{verdict}: README {in_readme:?}, --help {in_help:?}"
+        );
+    }
+    // `replay --help` carries the same table.
+    assert!(stdout(&run(&["replay", "--help"]))
+        .contains(&help[help.find("Exit codes:").expect("table")..]));
+}
+
+#[test]
+fn subcommands_leave_replay_and_the_probe_arguments_alone() {
+    let o = run(&["replay", "--color", "never", &demo()]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("firewall-rst (high)"));
+    // A probe still needs both HOST and PORTS.
+    let o = run(&["198.18.0.1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("<PORTS>"), "{}", stderr(&o));
+    assert_eq!(run(&[]).status.code(), Some(2));
+    // Probe flags do not mix with subcommands.
+    assert_eq!(run(&["--quick", "man"]).status.code(), Some(2));
+}
+
+fn has_escape(s: &str) -> bool {
+    s.contains("\x1b[")
+}
+
+#[test]
+fn colour_follows_the_flag_no_color_and_the_terminal() {
+    let d = demo();
+    let always = run(&["replay", "--color", "always", &d]);
+    assert_eq!(always.status.code(), Some(0));
+    let coloured = stdout(&always);
+    assert!(
+        coloured.contains("\x1b[1m\x1b[31mfirewall-rst\x1b[0m (high)"),
+        "{coloured}"
+    );
+    assert!(
+        coloured.contains("\x1b[1m\x1b[32mopen\x1b[0m"),
+        "open is green"
+    );
+    assert!(
+        coloured.contains("\x1b[1mSummary by server:port\x1b[0m"),
+        "headings bold"
+    );
+    // Colour changes nothing else: stripped, it is the plain report, columns aligned alike.
+    let plain = stdout(&run(&["replay", &d]));
+    let mut stripped = String::new();
+    let mut rest = coloured.as_str();
+    while let Some(i) = rest.find("\x1b[") {
+        stripped.push_str(&rest[..i]);
+        let end = rest[i..].find('m').expect("an SGR sequence ends with m");
+        rest = &rest[i + end + 1..];
+    }
+    stripped.push_str(rest);
+    assert_eq!(stripped, plain);
+    // A pipe, --color never, and NO_COLOR with auto: no escapes.
+    assert!(!has_escape(&plain), "a pipe is not coloured");
+    assert!(!has_escape(&stdout(&run(&[
+        "replay", "--color", "never", &d
+    ]))));
+    let o = bin()
+        .args(["replay", "--color", "auto", &d])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("runs");
+    assert!(!has_escape(&stdout(&o)));
+    // JSON, never.
+    let json = stdout(&run(&[
+        "replay", "--json", "--trace", "--color", "always", &d,
+    ]));
+    assert!(!has_escape(&json), "JSON is never coloured");
+    assert_eq!(
+        run(&["replay", "--color", "sometimes", &d]).status.code(),
+        Some(2)
+    );
+
+    // On a terminal: auto colours, NO_COLOR turns it off, --color always wins over NO_COLOR.
+    let cmd = format!("{} replay {}", bin_path(), sh_quote(&d));
+    let Some(tty) = on_terminal(&cmd, &[]) else {
+        return;
+    };
+    assert!(tty.contains("\x1b[1m\x1b[31mfirewall-rst\x1b[0m"), "{tty}");
+    let tty = on_terminal(&cmd, &[("NO_COLOR", "1")]).expect("script");
+    assert!(
+        tty.contains("firewall-rst (high)") && !has_escape(&tty),
+        "{tty}"
+    );
+    let tty = on_terminal(&format!("{cmd} --color never"), &[]).expect("script");
+    assert!(
+        tty.contains("firewall-rst (high)") && !has_escape(&tty),
+        "{tty}"
+    );
+    let tty = on_terminal(&format!("{cmd} --color always"), &[("NO_COLOR", "1")]).expect("script");
+    assert!(has_escape(&tty), "{tty}");
+}
+
+#[test]
+fn nothing_extra_on_stderr_when_it_is_a_pipe() {
+    let d = demo();
+    for args in [
+        vec!["replay", d.as_str()],
+        vec!["replay", "--json", d.as_str()],
+        vec!["replay", "--quiet", d.as_str()],
+    ] {
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(0));
+        assert_eq!(
+            stderr(&o),
+            "",
+            "{args:?}: no progress bar or note on a pipe"
+        );
+    }
+    // A replay fed slowly (longer than the bar's delay) still writes nothing to a piped stderr.
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "(head -c 200 {d}; sleep 1.3; tail -c +201 {d}) | {} replay -",
+            bin_path(),
+            d = sh_quote(&d)
+        ))
+        .output()
+        .expect("sh runs");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "");
+    assert!(stdout(&o).contains("firewall-rst (high)"));
+    // --quiet keeps errors.
+    let o = run(&["replay", "-q", "/nonexistent/capture.pcap"]);
+    assert_eq!(o.status.code(), Some(66));
+    assert!(stderr(&o).contains("cannot open /nonexistent/capture.pcap"));
+}
+
+#[test]
+fn a_slow_replay_shows_a_progress_bar_on_a_terminal_unless_quiet() {
+    let d = sh_quote(&demo());
+    let slow = |flags: &str| {
+        format!(
+            "(head -c 200 {d}; sleep 1.3; tail -c +201 {d}) | {} replay {flags} - >/dev/null",
+            bin_path()
+        )
+    };
+    let Some(tty) = on_terminal(&slow(""), &[]) else {
+        return;
+    };
+    assert!(
+        tty.contains("synprobe: replaying") && tty.contains("read"),
+        "{tty:?}"
+    );
+    let tty = on_terminal(&slow("--quiet"), &[]).expect("script");
+    assert!(!tty.contains("replaying"), "{tty:?}");
+    // A quick replay finishes before the bar is due.
+    let tty = on_terminal(&format!("{} replay {d} >/dev/null", bin_path()), &[]).expect("script");
+    assert!(!tty.contains("replaying"), "{tty:?}");
+}
+
+#[test]
+fn verbose_replay_names_the_format_and_the_speed() {
+    let o = run(&["replay", "-v", &demo()]);
+    assert_eq!(o.status.code(), Some(0));
+    let err = stderr(&o);
+    assert!(
+        err.contains("synprobe: reading ") && err.contains("pcap 2.4, microsecond timestamps"),
+        "{err}"
+    );
+    assert!(
+        err.contains("17 frames, 1610 bytes in") && err.contains("frames/s"),
+        "{err}"
+    );
+    assert!(!err.contains("debug:"), "-v is info only: {err}");
+    let err = stderr(&run(&["replay", "-vv", &demo()]));
+    assert!(err.contains("synprobe: debug: "), "{err}");
+    assert_eq!(run(&["replay", "-q", "-v", &demo()]).status.code(), Some(2));
+    // stdout is the same with or without -v.
+    assert_eq!(
+        stdout(&run(&["replay", "-vv", &demo()])),
+        stdout(&run(&["replay", &demo()]))
+    );
+}
+
+#[test]
+fn probe_argument_errors_exit_2_and_an_address_of_the_wrong_family_68() {
+    // All refused before any socket is opened: nothing is sent, root or not.
+    for (args, needle) in [
+        (vec!["127.0.0.1", "0"], "port"),
+        (vec!["127.0.0.1", "70000"], "port"),
+        (vec!["127.0.0.1", "1-100"], "--max-targets 64"),
+        (
+            vec!["127.0.0.1", "80", "--baseline-port", "x"],
+            "--baseline-port",
+        ),
+        (vec!["127.0.0.1", "80", "--color", "sometimes"], "sometimes"),
+        (vec!["127.0.0.1", "80", "-q", "-v"], "--quiet"),
+    ] {
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+        assert!(
+            !stderr(&o).contains("Error {"),
+            "no Debug dumps: {}",
+            stderr(&o)
+        );
+    }
+    let o = run(&["127.0.0.1", "80", "-6"]);
+    assert_eq!(o.status.code(), Some(68), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("127.0.0.1 has no IPv6 address (without -6"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn an_output_that_cannot_be_written_exits_74() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        eprintln!("SKIP an_output_that_cannot_be_written_exits_74: no /dev/full");
+        return;
+    };
+    let o = bin()
+        .args(["replay", "--trace", &demo()])
+        .stdout(full)
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(74), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("synprobe: cannot write the output: No space left on device"),
+        "{}",
+        stderr(&o)
+    );
+}

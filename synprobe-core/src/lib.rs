@@ -14,8 +14,70 @@
 //! | `filtered` | silence after every SYN |
 //!
 //! The core is sans-IO: the [`Engine`] is fed frames with their capture time and hands out [`Report`]s; it never
-//! reads a clock or opens a socket. The same engine runs on a capture file ([`replay()`]) and in tests on frames
-//! built in memory with [`build`].
+//! reads a clock or opens a socket. The same engine runs on a capture file ([`replay()`]), behind live probing
+//! ([`live::Prober`], over the sans-IO plan of [`session::Session`]), and in tests on frames built in memory
+//! with [`build`].
+//!
+//! ## Judging frames
+//!
+//! A capture built in memory: a server 8 hops away answers port 443, and port 22 is refused by an RST that
+//! carries the server's address but was sent from 4 hops away, by a firewall in front of it.
+//!
+//! ```
+//! use synprobe_core::build::{IpSpec, TcpSpec, Timeline};
+//! use synprobe_core::{Engine, EngineConfig, LinkType, Verdict};
+//!
+//! # fn main() -> Result<(), synprobe_core::Error> {
+//! let client = "198.18.0.2".parse().expect("an address");
+//! let server = "198.18.9.9".parse().expect("an address");
+//! let to_server = IpSpec::new(client, server);
+//! // Sent with TTL 64, it arrives with 57: the server is 8 hops away.
+//! let from_server = IpSpec::new(server, client).ttl(57);
+//!
+//! let mut capture = Timeline::starting_at(1_700_000_000);
+//! let syn = TcpSpec::syn(40000, 443, 1000).linux_options();
+//! capture.at(0.0, syn.emit(&to_server)?);
+//! capture.at(18.0, TcpSpec::syn_ack_to(&syn, 5000).emit(&from_server)?);
+//! let syn = TcpSpec::syn(40001, 22, 2000).linux_options();
+//! capture.at(100.0, syn.emit(&to_server)?);
+//! capture.at(109.0, TcpSpec::rst_to(&syn).emit(&from_server.ttl(61))?);
+//!
+//! // Push frames with their capture time, pop judged attempts; `finish` at the end of the input.
+//! let mut engine = Engine::new(EngineConfig::default());
+//! let mut reports = Vec::new();
+//! for (ts, frame) in capture.ethernet_frames() {
+//!     engine
+//!         .push_frame(LinkType::ETHERNET, ts, &frame, frame.len() as u32)
+//!         .expect("a frame synprobe built parses");
+//!     reports.extend(std::iter::from_fn(|| engine.pop_report()));
+//! }
+//! engine.finish();
+//! reports.extend(std::iter::from_fn(|| engine.pop_report()));
+//!
+//! let to_port = |port: u16| {
+//!     reports
+//!         .iter()
+//!         .find(|r| r.attempt.probe.key.server_port.0 == port)
+//!         .expect("an attempt to the port")
+//! };
+//! assert_eq!(to_port(443).judgement.verdict, Verdict::Open);
+//! let refused = &to_port(22).judgement;
+//! assert_eq!(refused.verdict, Verdict::FirewallRst);
+//! let rejecter = refused.rejecter.expect("who sent the RST");
+//! assert_eq!(rejecter.hops.map(|h| h.0), Some(4));
+//! assert!(!rejecter.is_target);
+//! println!("{}", refused.headline);
+//! for e in &refused.evidence {
+//!     println!("  {}: {}", e.observed, e.implies);
+//! }
+//!
+//! // `Timeline::judge` does the same in one call.
+//! assert_eq!(capture.judge(EngineConfig::default()), reports);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Replaying a capture file
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -36,14 +98,24 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! ## Probing live
+//!
+//! [`live::Prober`] sends the probes over raw sockets and captures the replies (it needs CAP_NET_RAW); see the
+//! [`live`] module. Two complete programs come with the crate:
+//!
+//! - `examples/replay.rs`: replays a capture and counts the verdicts
+//!   (`cargo run -p synprobe-core --example replay -- capture.pcap`);
+//! - `examples/monitor.rs`: probes a list of `HOST:PORT` every few seconds and prints only the verdicts that
+//!   change (`sudo target/debug/examples/monitor --every 10 192.0.2.7:443 192.0.2.7:22`).
 
 pub mod analysis;
 pub mod build;
 pub mod capture;
-#[cfg(test)]
-mod lab_frames;
 mod engine;
 mod error;
+#[cfg(test)]
+mod lab_frames;
 pub mod live;
 pub mod matcher;
 mod model;
