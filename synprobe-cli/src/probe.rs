@@ -121,14 +121,7 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
     );
     let mut prober = match Prober::open(config, &jobs) {
         Ok(p) => p,
-        Err(e @ Error::Privilege { .. }) => {
-            eprintln!("synprobe: {e}");
-            return Ok(exit::NO_PERMISSION);
-        }
-        Err(e) => {
-            eprintln!("synprobe: {e}");
-            return Ok(exit::NO_TARGET);
-        }
+        Err(e) => return Ok(fail(&e)),
     };
     let mut pcapng_file = match &args.write {
         Some(path) => {
@@ -192,14 +185,7 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
     let (outcome, failure) = match prober.run(jobs, &stop) {
         Ok(o) => (o, None),
         Err(Error::RunFailed { reason, partial }) => (*partial, Some(reason)),
-        Err(e @ Error::Privilege { .. }) => {
-            eprintln!("synprobe: {e}");
-            return Ok(exit::NO_PERMISSION);
-        }
-        Err(e) => {
-            eprintln!("synprobe: {e}");
-            return Ok(exit::NO_TARGET);
-        }
+        Err(e) => return Ok(fail(&e)),
     };
     tracing::info!(
         "{} verdict(s) in {:.1} ms, {} packet(s) sent, {} frame(s) captured for them",
@@ -267,6 +253,15 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
 fn warn(args: &ProbeArgs, what: std::fmt::Arguments<'_>) {
     if !args.output.quiet {
         eprintln!("synprobe: warning: {what}");
+    }
+}
+
+/// Say what stopped the probe and pick its exit code: missing privilege 77, anything else about the target 68.
+fn fail(e: &Error) -> u8 {
+    eprintln!("synprobe: {e}");
+    match e {
+        Error::Privilege { .. } => exit::NO_PERMISSION,
+        _ => exit::NO_TARGET,
     }
 }
 
