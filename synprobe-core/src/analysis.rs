@@ -824,7 +824,7 @@ fn closed_steps(a: &Attempt) -> Vec<String> {
         format!(
             "If it listens only on 127.0.0.1 or ::1 (`ss -tln` shows 127.0.0.1:{port}), bind it to 0.0.0.0/:: or the public address"
         ),
-        "If the listen backlog overflows (Recv-Q at or above Send-Q in `ss -tln`), raise the backlog or fix the slow accept loop".into(),
+        "On Windows a full listen backlog also answers RST (Linux drops the SYNs instead): check the service's accept loop".into(),
     ]
 }
 
@@ -1092,6 +1092,7 @@ fn judge_silence(a: &Attempt, b: &ServerBaseline) -> Judgement {
         evidence,
         next_steps: vec![
             "A DROP rule, a blackhole route, or a host that is down behind a router that sends no ICMP".into(),
+            "On a Linux host, a full listen backlog drops SYNs silently too: `nstat -az TcpExtListenOverflows TcpExtListenDrops`, and Recv-Q against Send-Q in `ss -tln`".into(),
             format!(
                 "Run `sudo synprobe {} {}` live: its TTL walk shows after which hop the SYNs vanish",
                 a.probe.key.server, a.probe.key.server_port.0
