@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use synprobe_tests::lab::{root_or_skip, Lab};
-use synprobe_tests::synprobe_bin;
+use synprobe_tests::{synprobe_bin, TempDir};
 
 const OPEN: u16 = 80;
 const CLOSED: u16 = 81;
@@ -216,9 +216,8 @@ fn matrix(v6: bool) {
         "127.0.0.1".parse().expect("addr")
     };
     let _local = lab.listen(lab.server_ns(), loopback, LOCALHOST_ONLY);
-    let dir = std::env::temp_dir().join(format!("synprobe-lab-{}-{}", std::process::id(), v6));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let pcapng = dir.join("run.pcapng");
+    let dir = TempDir::new(if v6 { "lab6" } else { "lab4" });
+    let pcapng = dir.path().join("run.pcapng");
     let target = server.to_string();
     let out = probe(
         &lab,
@@ -304,7 +303,6 @@ fn matrix(v6: bool) {
 
     // The pcapng: tshark reads it, it carries per-packet comments, and a replay judges as the live run did.
     check_pcapng(&pcapng, &all, &target);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn check_pcapng(pcapng: &Path, live: &HashMap<(String, u16), Value>, target: &str) {
@@ -459,9 +457,8 @@ fn privileges_are_dropped_to_the_invoking_user_and_output_is_theirs() {
     }
     let lab = Lab::new(1);
     let bin = synprobe_bin();
-    let dir = std::env::temp_dir().join(format!("synprobe-priv-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let file = dir.join("run.pcapng");
+    let dir = TempDir::new("priv");
+    let file = dir.path().join("run.pcapng");
     let target = lab.server_v4().to_string();
     let out = lab
         .command(lab.client_ns(), bin.to_str().expect("path"))
@@ -501,7 +498,6 @@ fn privileges_are_dropped_to_the_invoking_user_and_output_is_theirs() {
         .expect("synprobe runs");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("now uid 65534"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -584,9 +580,8 @@ fn ctrl_c_leaves_a_complete_pcapng_and_a_partial_report() {
         return;
     }
     let (lab, _, _) = scenario_lab(false);
-    let dir = std::env::temp_dir().join(format!("synprobe-sigint-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let file = dir.join("partial.pcapng");
+    let dir = TempDir::new("sigint");
+    let file = dir.path().join("partial.pcapng");
     let target = lab.server_v4().to_string();
     let child = lab
         .command(lab.client_ns(), synprobe_bin().to_str().expect("path"))
@@ -633,5 +628,4 @@ fn ctrl_c_leaves_a_complete_pcapng_and_a_partial_report() {
         Some(0),
         "the interrupted pcapng is complete"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -37,3 +37,26 @@ pub fn synprobe_bin() -> std::path::PathBuf {
     assert!(bin.exists(), "no synprobe binary at {}", bin.display());
     bin
 }
+
+/// A temporary directory removed when dropped, so a failing test leaves nothing behind.
+pub struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    /// Create `<tmp>/synprobe-<name>-<pid>`.
+    pub fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("synprobe-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        TempDir(dir)
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
