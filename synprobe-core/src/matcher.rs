@@ -303,6 +303,7 @@ impl Matcher {
                 None => Duration::from_millis(1000),
             }
         };
+        let mut superseded_deadline = None;
         if let Some(slot) = self.table.get_mut(&key) {
             if slot.isn().0 == t.seq {
                 // The first SYN of an attempt rebuilt from an ICMP quote (captured after the error, as when two
@@ -319,12 +320,17 @@ impl Matcher {
                 slot.syn_count += 1;
                 slot.last_syn = seen.ts;
                 slot.keep_syn(&key, seen);
-                slot.deadline = slot.deadline.max(deadline);
-                self.expiry.push_back(slot.deadline, key);
+                // A new queue entry only when the deadline moves: the entry already queued serves an unchanged
+                // one, so a burst of retransmissions within one instant does not grow the queue.
+                if deadline > slot.deadline {
+                    slot.deadline = deadline;
+                    self.expiry.push_back(deadline, key);
+                }
                 return;
             }
             // The same four-tuple with a new ISN: the old attempt is over.
             if let Some(old) = self.table.remove(&key) {
+                superseded_deadline = Some(old.deadline);
                 self.push_closed(key, old, Closure::Superseded, seen.ts);
             }
         }
@@ -342,7 +348,11 @@ impl Matcher {
             ts: seen.ts,
         };
         self.table.insert(key, Slot::opened(&probe, seen, deadline));
-        self.expiry.push_back(deadline, key);
+        // The superseded attempt's entry for this four-tuple is still queued; with the same deadline it serves
+        // the new attempt too (many new ISNs within one instant do not grow the queue).
+        if superseded_deadline != Some(deadline) {
+            self.expiry.push_back(deadline, key);
+        }
         self.stats.attempts += 1;
         self.stats.peak_in_flight = self.stats.peak_in_flight.max(self.table.len() as u64);
     }
@@ -674,6 +684,36 @@ mod tests {
             .all(|a| a.replies.is_empty() && a.closure == Closure::TimedOut));
         // Closed in the order they were opened.
         assert!(closed.windows(2).all(|w| w[0].probe.ts <= w[1].probe.ts));
+    }
+
+    #[test]
+    fn bursts_within_one_instant_do_not_grow_the_expiry_queue() {
+        let mut f = Feed::new(MatchConfig::default());
+        let (_, b) = syn(80, 10);
+        for _ in 0..1000 {
+            f.push(0, &b);
+        }
+        assert_eq!(f.m.stats().retransmissions, 999);
+        assert_eq!(
+            f.m.expiry.len(),
+            1,
+            "retransmissions that do not move the deadline add no entry"
+        );
+        for isn in 0..1000u32 {
+            f.push(5, &syn(81, isn).1);
+        }
+        assert_eq!(f.m.stats().attempts, 1001);
+        assert_eq!(
+            f.m.expiry.len(),
+            2,
+            "new ISNs on one four-tuple in one instant share one entry"
+        );
+        f.m.finish(Timestamp(60_000_000_000));
+        assert_eq!(
+            f.closed().len(),
+            1001,
+            "every attempt is still closed exactly once"
+        );
     }
 
     #[test]
