@@ -36,11 +36,6 @@ fn rule(lab: &Lab, ns: &str, v6: bool, chain: &str, port: u16, target: &[&str]) 
 /// Build the lab and its rules for one address family; returns the lab and the route-test addresses.
 fn scenario_lab(v6: bool) -> (Lab, IpAddr, IpAddr) {
     let lab = Lab::new(2);
-    let server: IpAddr = if v6 {
-        lab.server_v6().into()
-    } else {
-        lab.server_v4().into()
-    };
     let (r1, r2, host) = (
         lab.router_ns(1).to_string(),
         lab.router_ns(2).to_string(),
@@ -132,7 +127,6 @@ fn scenario_lab(v6: bool) -> (Lab, IpAddr, IpAddr) {
     let plen = if v6 { "128" } else { "32" };
     lab.route(&r1, &["add", "unreachable", &format!("{unreach}/{plen}")]);
     lab.route(&r1, &["add", "prohibit", &format!("{prohibit}/{plen}")]);
-    let _ = server;
     (lab, unreach, prohibit)
 }
 
@@ -352,32 +346,11 @@ fn check_pcapng(pcapng: &Path, live: &HashMap<(String, u16), Value>, target: &st
         if v["type"] != "attempt" || v["target"] != target {
             continue;
         }
-        // The main SYN of each port: TTL 64 and TOS 0 (the first SYN of the attempt).
-        let first = &v["packets"];
-        let _ = first;
         let port = v["port"].as_u64().expect("port") as u16;
         let Some(live_report) = live.get(&(target.to_string(), port)) else {
             continue;
         };
-        let main_sport = live_report["packets"]
-            .as_array()
-            .expect("packets")
-            .iter()
-            .find(|p| {
-                p["role"] == "syn"
-                    && p["ttl"] == 64
-                    && p["tos"] == 0
-                    && p["summary"]
-                        .as_str()
-                        .is_some_and(|s| s.contains(&format!("→ {port} [SYN]")))
-            })
-            .and_then(|p| {
-                p["summary"]
-                    .as_str()
-                    .and_then(|s| s.split(" → ").nth(1))
-                    .map(str::to_string)
-            });
-        let _ = main_sport;
+        // The main SYN of each port: the first with TTL 64 and TOS 0 (its client port).
         if v["client_port"].as_u64() == live_first_client_port(live_report, port) {
             assert_eq!(
                 v["verdict"], live_report["verdict"],
@@ -519,37 +492,21 @@ fn loopback_names_and_our_own_rst() {
     // A host name resolves to all its addresses (ip netns exec mounts /etc/netns/<ns>/hosts over /etc/hosts).
     let etc = Path::new("/etc/netns").join(lab.client_ns());
     std::fs::create_dir_all(&etc).expect("/etc/netns/<ns>");
-    std::fs::write(
-        etc.join("hosts"),
-        format!(
-            "{} lab-server\n{} lab-server\n",
-            lab.server_v4(),
-            lab.server_v6()
-        ),
-    )
-    .expect("hosts file");
-    let out = probe(&lab, &["lab-server", "81", "--json"]);
+    let hosts = format!(
+        "{} lab-server\n{} lab-server\n",
+        lab.server_v4(),
+        lab.server_v6()
+    );
+    std::fs::write(etc.join("hosts"), hosts).expect("hosts file");
+    let both = probe(&lab, &["lab-server", "81", "--json"]);
+    let v4_only = probe(&lab, &["lab-server", "81", "--json", "-4"]);
     let _ = std::fs::remove_dir_all(&etc);
-    let r = reports(&out);
+    let r = reports(&both);
     assert_eq!(r.len(), 2, "both addresses of the name: {r:?}");
     assert!(r
         .values()
         .all(|v| v["host"] == "lab-server" && v["verdict"] == "closed"));
-    let only4 = {
-        std::fs::create_dir_all(&etc).expect("/etc/netns/<ns>");
-        std::fs::write(
-            etc.join("hosts"),
-            format!(
-                "{} lab-server\n{} lab-server\n",
-                lab.server_v4(),
-                lab.server_v6()
-            ),
-        )
-        .expect("hosts file");
-        let out = probe(&lab, &["lab-server", "81", "--json", "-4"]);
-        let _ = std::fs::remove_dir_all(&etc);
-        reports(&out)
-    };
+    let only4 = reports(&v4_only);
     assert_eq!(only4.len(), 1);
     assert!(only4
         .keys()

@@ -1009,7 +1009,7 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
         ));
         Confidence::Low
     };
-    if verdict == Verdict::IcmpRejected && !is_target && is_loopback_like(server) {
+    if verdict == Verdict::IcmpRejected && !is_target && server.is_loopback() {
         steps.push("The target is local: the rule is in this host's own firewall".into());
     }
     Judgement {
@@ -1026,10 +1026,6 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
         evidence,
         next_steps: steps,
     }
-}
-
-fn is_loopback_like(addr: IpAddr) -> bool {
-    addr.is_loopback()
 }
 
 fn judge_silence(a: &Attempt, b: &ServerBaseline) -> Judgement {

@@ -1087,8 +1087,6 @@ mod tests {
             let ms = |x: i64| Duration::from_millis(x);
             let p = parse_frame(LinkType::RAW, &o.datagram).expect("parses");
             let back = |from: IpAddr, from_hop: u8| IpSpec::new(from, a(CLIENT)).ttl(65 - from_hop);
-            let reply_ttl = |from_hop: u8| 65 - from_hop;
-            let _ = reply_ttl;
             // A router's FORWARD rule sees what survived its TTL check: SYNs with TTL > its hop.
             let dport = p.tcp().map(|t| t.dst_port);
             let intercepted_at = match rule {
