@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use synprobe_core::capture::{CaptureError, CaptureReader};
 use synprobe_core::wire::Unreachable;
-use synprobe_core::{replay, HopCount, ReplayOptions, ReplayStats, ReplyKind, Report, Verdict};
+use synprobe_core::{
+    replay, replay_parallel, HopCount, ReplayOptions, ReplayStats, ReplyKind, Report, Verdict,
+};
 
 fn shared(name: &str) -> PathBuf {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -317,5 +319,51 @@ fn libpcap_invalid_version_is_refused_clearly() {
         }
         Err(e) => panic!("wrong error: {e}"),
         Ok(_) => panic!("a version-1 file must be refused"),
+    }
+}
+
+/// The two-threaded replay the CLI runs gives the same reports, in the same order, the same counters and the
+/// same damage as the one-threaded one, on every public capture (damaged ones included), with and without a
+/// BPF filter and a host selection.
+#[test]
+fn replay_parallel_matches_replay_on_every_public_capture() {
+    let dir = shared("README.md");
+    let dir = dir.parent().expect("the pcaps directory");
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .expect("list ../shared/pcaps")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x != "md"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 14, "{names:?}");
+    let with_filter = ReplayOptions {
+        filter: Some("tcp or icmp or icmp6".into()),
+        ..ReplayOptions::default()
+    };
+    for path in &names {
+        for options in [&ReplayOptions::default(), &with_filter] {
+            let run = |parallel: bool| {
+                let Ok(mut reader) = CaptureReader::open(path) else {
+                    return None;
+                };
+                let mut reports = Vec::new();
+                let on_report = |r: &Report, _: &ReplayStats| reports.push(r.clone());
+                let (stats, damage) = if parallel {
+                    replay_parallel(&mut reader, options, on_report, |_| {})
+                } else {
+                    replay(&mut reader, options, on_report, |_| {})
+                }
+                .expect("replay runs");
+                let stats = serde_json::to_string(&stats).expect("stats serialize");
+                Some((reports, stats, damage.map(|d| d.to_string())))
+            };
+            let (one, two) = (run(false), run(true));
+            assert_eq!(one.is_some(), two.is_some());
+            if let (Some(one), Some(two)) = (one, two) {
+                assert_eq!(one.0, two.0, "{}: reports", path.display());
+                assert_eq!(one.1, two.1, "{}: stats", path.display());
+                assert_eq!(one.2, two.2, "{}: damage", path.display());
+            }
+        }
     }
 }

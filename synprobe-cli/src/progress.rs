@@ -5,9 +5,9 @@
 //! so it moves however the file is laid out; a file of known size gets a bar with an ETA, standard input or a
 //! pipe a byte counter.
 
-use std::cell::{Cell, OnceCell};
 use std::io::{self, Read, Write};
-use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -15,17 +15,18 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 /// How long a replay runs before the bar appears.
 const SHOW_AFTER: Duration = Duration::from_secs(1);
 
-/// Counts the bytes read and draws the bar once it is due. Clones share one bar.
+/// Counts the bytes read and draws the bar once it is due. Clones share one bar, across threads (the capture is
+/// read on one thread, the report written on another).
 #[derive(Clone)]
-pub struct Meter(Rc<Shared>);
+pub struct Meter(Arc<Shared>);
 
 struct Shared {
     enabled: bool,
     stdout_is_terminal: bool,
     total: Option<u64>,
     start: Instant,
-    read: Cell<u64>,
-    bar: OnceCell<ProgressBar>,
+    read: AtomicU64,
+    bar: OnceLock<ProgressBar>,
 }
 
 impl Meter {
@@ -33,13 +34,13 @@ impl Meter {
     /// did not ask for quiet. `stdout_is_terminal`: the report shares the screen with the bar, so each write to
     /// stdout first lifts the bar.
     pub fn new(enabled: bool, stdout_is_terminal: bool, total: Option<u64>) -> Self {
-        Meter(Rc::new(Shared {
+        Meter(Arc::new(Shared {
             enabled,
             stdout_is_terminal,
             total,
             start: Instant::now(),
-            read: Cell::new(0),
-            bar: OnceCell::new(),
+            read: AtomicU64::new(0),
+            bar: OnceLock::new(),
         }))
     }
 
@@ -68,8 +69,8 @@ impl Meter {
 
     fn advance(&self, n: usize) {
         let s = &self.0;
-        let read = s.read.get() + n as u64;
-        s.read.set(read);
+        // Only the reading thread adds to the count.
+        let read = s.read.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
         if let Some(bar) = s.bar.get() {
             bar.set_position(read);
         } else if s.enabled && s.start.elapsed() >= SHOW_AFTER {
@@ -154,7 +155,7 @@ mod tests {
         let mut out = Vec::new();
         r.read_to_end(&mut out).expect("read");
         assert_eq!(out, b"0123456789");
-        assert_eq!(meter.0.read.get(), 10);
+        assert_eq!(meter.0.read.load(Ordering::Relaxed), 10);
         assert!(meter.0.bar.get().is_none(), "disabled: no bar");
         let mut w = meter.writer(Vec::new());
         w.write_all(b"report").expect("write");

@@ -9,7 +9,7 @@ use synprobe_core::matcher::MatchConfig;
 use synprobe_core::record::{write_attempt_json, FileErrorRecord, SummaryRecord};
 use synprobe_core::trace::attempt_lines;
 use synprobe_core::{
-    replay as run_replay, Duration, EngineConfig, Error, ReplayOptions, Report, Summary,
+    replay_parallel as run_replay, Duration, EngineConfig, Error, ReplayOptions, Report, Summary,
     SummaryRow, Timestamp, Verdict,
 };
 
@@ -25,8 +25,9 @@ pub fn replay(args: &ReplayArgs) -> io::Result<u8> {
     let started = Instant::now();
     let name = args.file.display().to_string();
     let mut size = None;
-    let source: Box<dyn Read> = if name == "-" {
-        Box::new(io::stdin().lock())
+    // Read on a thread of its own (`replay_parallel`), so the source must be `Send`: `Stdin`, not its lock.
+    let source: Box<dyn Read + Send> = if name == "-" {
+        Box::new(io::stdin())
     } else {
         match std::fs::File::open(&args.file) {
             Ok(f) => {

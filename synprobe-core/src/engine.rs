@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::{Analyzer, AnalyzerConfig};
 use crate::capture::LinkType;
-use crate::matcher::{MatchConfig, MatchStats, Matcher};
+use crate::matcher::{ClosedAttempt, MatchConfig, MatchStats, Matcher};
 use crate::model::{Attempt, Observed};
 use crate::time::Timestamp;
 use crate::verdict::Judgement;
@@ -54,6 +54,115 @@ fn quote_is_usable(packet: &crate::wire::Packet) -> bool {
     }
 }
 
+/// Where the matching half of the engine hands what it found, in order: to the analyzer itself (one thread), or
+/// into batches for a second thread ([`crate::replay_parallel`]). The analyzer's results depend only on the
+/// order of these calls, so both give the same reports.
+pub(crate) trait Judge {
+    /// Capture time moved forward to `now`.
+    fn advance(&mut self, now: Timestamp);
+    /// An ICMP echo reply from `src` with this TTL and flow label.
+    fn echo_reply(&mut self, src: std::net::IpAddr, ttl: u8, flow_label: Option<u32>);
+    /// An attempt closed (still in the matcher's compact form).
+    fn closed(&mut self, attempt: ClosedAttempt);
+}
+
+impl Judge for Analyzer {
+    fn advance(&mut self, now: Timestamp) {
+        Analyzer::advance(self, now);
+    }
+
+    fn echo_reply(&mut self, src: std::net::IpAddr, ttl: u8, flow_label: Option<u32>) {
+        self.note_echo_reply(src, ttl, flow_label);
+    }
+
+    fn closed(&mut self, attempt: ClosedAttempt) {
+        self.push(attempt.into_attempt());
+    }
+}
+
+/// The matching half of the engine: parses frames, counts them, matches replies to attempts and hands what it
+/// found to a [`Judge`].
+pub(crate) struct Front {
+    pub(crate) matcher: Matcher,
+    pub(crate) frames: FrameStats,
+    pub(crate) last_ts: Option<Timestamp>,
+}
+
+impl Front {
+    pub(crate) fn new(config: MatchConfig) -> Self {
+        Front {
+            matcher: Matcher::new(config),
+            frames: FrameStats::default(),
+            last_ts: None,
+        }
+    }
+
+    pub(crate) fn push_frame(
+        &mut self,
+        link: LinkType,
+        ts: Timestamp,
+        data: &[u8],
+        wire_len: u32,
+        judge: &mut impl Judge,
+    ) -> Result<(), ParseError> {
+        self.frames.frames += 1;
+        let frame = self.frames.frames;
+        self.advance(ts, judge);
+        match parse_frame(link, data) {
+            Ok(packet) if !quote_is_usable(&packet) => {
+                // An ICMP error whose quoted datagram is garbage, or cut short before the TCP ports and sequence
+                // number, can answer no attempt: its headers are damaged or cut short.
+                self.frames.malformed += 1;
+                Err(ParseError::Malformed("datagram quoted in an ICMP error"))
+            }
+            Ok(packet) => {
+                self.frames.ip += 1;
+                self.observe(
+                    Observed {
+                        frame,
+                        ts,
+                        len: wire_len,
+                        packet,
+                    },
+                    judge,
+                );
+                Ok(())
+            }
+            Err(e) => {
+                match e {
+                    ParseError::NotIp => self.frames.not_ip += 1,
+                    ParseError::Malformed(_) => self.frames.malformed += 1,
+                    ParseError::UnsupportedLink(_) => self.frames.unsupported_link += 1,
+                    ParseError::Fragment => self.frames.fragments += 1,
+                }
+                Err(e)
+            }
+        }
+    }
+
+    pub(crate) fn advance(&mut self, now: Timestamp, judge: &mut impl Judge) {
+        self.last_ts = Some(self.last_ts.map_or(now, |t| t.max(now)));
+        self.matcher.advance(now);
+        self.drain(judge);
+        judge.advance(now);
+    }
+
+    pub(crate) fn observe(&mut self, seen: Observed, judge: &mut impl Judge) {
+        if let Transport::Echo { reply: true, .. } = seen.packet.transport {
+            let ip = &seen.packet.ip;
+            judge.echo_reply(ip.src, ip.ttl, ip.flow_label);
+        }
+        self.matcher.observe(&seen);
+        self.drain(judge);
+    }
+
+    pub(crate) fn drain(&mut self, judge: &mut impl Judge) {
+        while let Some(a) = self.matcher.pop_closed_compact() {
+            judge.closed(a);
+        }
+    }
+}
+
 /// Parses frames, matches replies to attempts, and judges each attempt. Sans-IO: push frames with their capture
 /// time, pop reports.
 ///
@@ -73,10 +182,8 @@ fn quote_is_usable(packet: &crate::wire::Packet) -> bool {
 /// }
 /// ```
 pub struct Engine {
-    matcher: Matcher,
+    front: Front,
     analyzer: Analyzer,
-    frames: FrameStats,
-    last_ts: Option<Timestamp>,
     /// Set by [`Engine::finish`] until every attempt has been closed and handed to the analyzer: the attempts
     /// still in flight are closed one at a time as reports are popped, so that a large capture's last tens of
     /// thousands of attempts are never all held (and judged) at once.
@@ -87,10 +194,8 @@ impl Engine {
     /// An engine with the given settings.
     pub fn new(config: EngineConfig) -> Self {
         Engine {
-            matcher: Matcher::new(config.matcher),
+            front: Front::new(config.matcher),
             analyzer: Analyzer::new(config.analyzer),
-            frames: FrameStats::default(),
-            last_ts: None,
             finishing: None,
         }
     }
@@ -105,62 +210,31 @@ impl Engine {
         wire_len: u32,
     ) -> Result<(), ParseError> {
         self.complete_finish();
-        self.frames.frames += 1;
-        let frame = self.frames.frames;
-        self.advance(ts);
-        match parse_frame(link, data) {
-            Ok(packet) if !quote_is_usable(&packet) => {
-                // An ICMP error whose quoted datagram is garbage, or cut short before the TCP ports and sequence
-                // number, can answer no attempt: its headers are damaged or cut short.
-                self.frames.malformed += 1;
-                Err(ParseError::Malformed("datagram quoted in an ICMP error"))
-            }
-            Ok(packet) => {
-                self.frames.ip += 1;
-                self.observe(Observed {
-                    frame,
-                    ts,
-                    len: wire_len,
-                    packet,
-                });
-                Ok(())
-            }
-            Err(e) => {
-                match e {
-                    ParseError::NotIp => self.frames.not_ip += 1,
-                    ParseError::Malformed(_) => self.frames.malformed += 1,
-                    ParseError::UnsupportedLink(_) => self.frames.unsupported_link += 1,
-                    ParseError::Fragment => self.frames.fragments += 1,
-                }
-                Err(e)
-            }
-        }
+        self.front
+            .push_frame(link, ts, data, wire_len, &mut self.analyzer)
     }
 
     /// Push a frame that was already parsed (the live prober keeps its own frame numbers).
     pub fn push_observed(&mut self, seen: Observed) {
         self.complete_finish();
-        self.frames.frames += 1;
-        self.frames.ip += 1;
-        self.advance(seen.ts);
-        self.observe(seen);
+        self.front.frames.frames += 1;
+        self.front.frames.ip += 1;
+        self.front.advance(seen.ts, &mut self.analyzer);
+        self.front.observe(seen, &mut self.analyzer);
     }
 
     /// Move capture time forward without a frame (a live run's clock while nothing arrives).
     pub fn advance(&mut self, now: Timestamp) {
         self.complete_finish();
-        self.last_ts = Some(self.last_ts.map_or(now, |t| t.max(now)));
-        self.matcher.advance(now);
-        self.drain_matcher();
-        self.analyzer.advance(now);
+        self.front.advance(now, &mut self.analyzer);
     }
 
     /// End of input: close and judge everything still open. The reports come out of [`Engine::pop_report`] in
     /// the same order as if all were closed and judged here; they are closed and judged as they are popped.
     pub fn finish(&mut self) {
         self.complete_finish();
-        self.drain_matcher();
-        self.finishing = Some(self.last_ts.unwrap_or_default());
+        self.front.drain(&mut self.analyzer);
+        self.finishing = Some(self.front.last_ts.unwrap_or_default());
     }
 
     /// The next judged attempt, if one is ready.
@@ -170,7 +244,7 @@ impl Engine {
                 return Some(Report { attempt, judgement });
             }
             let now = self.finishing?;
-            match self.matcher.finish_next(now) {
+            match self.front.matcher.finish_next(now) {
                 Some(a) => self.analyzer.push(a),
                 None => {
                     self.analyzer.finish();
@@ -184,7 +258,7 @@ impl Engine {
     /// happens to the engine, so that it behaves as if `finish` had done it all).
     fn complete_finish(&mut self) {
         if let Some(now) = self.finishing.take() {
-            while let Some(a) = self.matcher.finish_next(now) {
+            while let Some(a) = self.front.matcher.finish_next(now) {
                 self.analyzer.push(a);
             }
             self.analyzer.finish();
@@ -193,12 +267,12 @@ impl Engine {
 
     /// Frame counters.
     pub fn frame_stats(&self) -> &FrameStats {
-        &self.frames
+        &self.front.frames
     }
 
     /// Matching counters.
     pub fn match_stats(&self) -> &MatchStats {
-        self.matcher.stats()
+        self.front.matcher.stats()
     }
 
     /// Attempts in flight plus attempts held back for a baseline (none once [`Engine::finish`] is called).
@@ -206,26 +280,11 @@ impl Engine {
         if self.finishing.is_some() {
             return 0;
         }
-        self.matcher.in_flight() + self.analyzer.pending()
+        self.front.matcher.in_flight() + self.analyzer.pending()
     }
 
     /// The latest capture time seen.
     pub fn now(&self) -> Option<Timestamp> {
-        self.last_ts
-    }
-
-    fn observe(&mut self, seen: Observed) {
-        if let Transport::Echo { reply: true, .. } = seen.packet.transport {
-            let ip = &seen.packet.ip;
-            self.analyzer.note_echo_reply(ip.src, ip.ttl, ip.flow_label);
-        }
-        self.matcher.observe(&seen);
-        self.drain_matcher();
-    }
-
-    fn drain_matcher(&mut self) {
-        while let Some(a) = self.matcher.pop_closed() {
-            self.analyzer.push(a);
-        }
+        self.front.last_ts
     }
 }

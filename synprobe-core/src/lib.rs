@@ -137,7 +137,7 @@ pub use model::{
     Ttl,
 };
 pub use ports::{parse_ports, PortListError, MAX_PORTS};
-pub use replay::{replay, BpfFilter, ReplayOptions, ReplayStats};
+pub use replay::{replay, replay_parallel, BpfFilter, ReplayOptions, ReplayStats};
 pub use summary::{Summary, SummaryRow};
 pub use time::{Duration, Timestamp};
 pub use verdict::{Confidence, Evidence, Judgement, Rejecter, Verdict};

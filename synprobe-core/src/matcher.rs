@@ -92,7 +92,7 @@ pub struct Matcher {
     table: InFlight,
     /// (deadline, key) in the order SYNs arrived; stale entries are skipped when popped.
     expiry: FlowQueue<Timestamp>,
-    closed: VecDeque<Attempt>,
+    closed: VecDeque<ClosedAttempt>,
     /// Recently closed attempts (key → ISN), to tell late replies from strays; bounded in time and count.
     recent: FlowMap<u32>,
     recent_order: FlowQueue<Timestamp>,
@@ -242,7 +242,7 @@ impl Matcher {
     /// Close every attempt still in flight (end of the capture or of the run).
     pub fn finish(&mut self, now: Timestamp) {
         let mut closed = VecDeque::new();
-        while let Some(a) = self.finish_next(now) {
+        while let Some(a) = self.finish_next_closed(now) {
             closed.push_back(a);
         }
         self.closed = closed;
@@ -252,6 +252,12 @@ impl Matcher {
     /// still in flight, in the same order as `finish`), or `None` when none is left. A caller that judges and
     /// hands out each attempt before taking the next never holds them all at once.
     pub fn finish_next(&mut self, now: Timestamp) -> Option<Attempt> {
+        self.finish_next_closed(now)
+            .map(ClosedAttempt::into_attempt)
+    }
+
+    /// [`Matcher::finish_next`], with the attempt still in its compact form.
+    pub(crate) fn finish_next_closed(&mut self, now: Timestamp) -> Option<ClosedAttempt> {
         let timeout = self.config.timeout;
         loop {
             if let Some(a) = self.closed.pop_front() {
@@ -281,6 +287,13 @@ impl Matcher {
 
     /// Take the next closed attempt, in the order they closed.
     pub fn pop_closed(&mut self) -> Option<Attempt> {
+        self.closed.pop_front().map(ClosedAttempt::into_attempt)
+    }
+
+    /// [`Matcher::pop_closed`], with the attempt still in its compact form: the replay's judging thread
+    /// unpacks it, so that the matching thread does not spend its time there and the attempt's memory is
+    /// allocated and freed on the same thread.
+    pub(crate) fn pop_closed_compact(&mut self) -> Option<ClosedAttempt> {
         self.closed.pop_front()
     }
 
@@ -437,10 +450,29 @@ impl Matcher {
     }
 
     fn push_closed(&mut self, key: FlowKey, slot: Slot, closure: Closure, at: Timestamp) {
-        let attempt = slot.into_attempt(key, closure, at);
-        self.recent.insert(key, attempt.probe.isn.0);
+        self.recent.insert(key, slot.isn().0);
         self.recent_order.push_back(at, key);
-        self.closed.push_back(attempt);
+        self.closed.push_back(ClosedAttempt {
+            key,
+            slot,
+            closure,
+            at,
+        });
+    }
+}
+
+/// A closed attempt still in the compact form it had in flight; [`ClosedAttempt::into_attempt`] unpacks it.
+pub(crate) struct ClosedAttempt {
+    key: FlowKey,
+    slot: Slot,
+    closure: Closure,
+    at: Timestamp,
+}
+
+impl ClosedAttempt {
+    /// The attempt with its packets.
+    pub(crate) fn into_attempt(self) -> Attempt {
+        self.slot.into_attempt(self.key, self.closure, self.at)
     }
 }
 

@@ -3,13 +3,15 @@
 use std::collections::HashMap;
 use std::io::Read;
 use std::net::IpAddr;
+use std::sync::mpsc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::Analyzer;
 use crate::capture::{CaptureError, CaptureReader, LinkType};
-use crate::engine::{Engine, EngineConfig, FrameStats, Report};
+use crate::engine::{Engine, EngineConfig, FrameStats, Front, Judge, Report};
 use crate::error::{Error, Result};
-use crate::matcher::MatchStats;
+use crate::matcher::{ClosedAttempt, MatchStats};
 use crate::time::Timestamp;
 
 /// A BPF filter (tcpdump syntax) applied to frames before analysis, compiled by libpcap once per link type.
@@ -142,4 +144,288 @@ pub fn replay<R: Read>(
     stats.matching = *engine.match_stats();
     stats.bytes_read = reader.bytes_read();
     Ok((stats, failure))
+}
+
+/// One step of the matching half's output, for the judging half (see [`Judge`]).
+enum Step {
+    Advance(Timestamp),
+    Echo(IpAddr, u8, Option<u32>),
+    /// The next attempt of [`Batch::attempts`].
+    Closed,
+}
+
+/// Steps sent from the matching thread to the judging thread at once.
+#[derive(Default)]
+struct Batch {
+    steps: Vec<Step>,
+    attempts: Vec<ClosedAttempt>,
+    /// Time of the capture's first frame, in the batch that saw it.
+    first_ts: Option<Timestamp>,
+    /// Bytes of the file read so far, every 65,536 frames.
+    progress: Option<u64>,
+}
+
+/// Steps per batch: enough that handing a batch over costs little per step, few enough that the judging thread
+/// starts early and the batches in the channel take little memory.
+const BATCH_STEPS: usize = 1024;
+/// Attempts per batch (each is a few hundred bytes).
+const BATCH_ATTEMPTS: usize = 256;
+/// Batches in the channel: the matching thread waits when the judging thread falls this far behind.
+const BATCHES_IN_FLIGHT: usize = 4;
+
+/// The [`Judge`] of the matching thread: collects steps into batches and sends them to the judging thread.
+struct Batcher {
+    batch: Batch,
+    tx: mpsc::SyncSender<Batch>,
+    /// The judging thread is gone (it panicked): stop reading.
+    hung_up: bool,
+}
+
+impl Batcher {
+    fn flush(&mut self) {
+        let batch = std::mem::take(&mut self.batch);
+        if !self.hung_up && self.tx.send(batch).is_err() {
+            self.hung_up = true;
+        }
+        self.batch.steps.reserve(BATCH_STEPS);
+    }
+
+    fn pushed(&mut self) {
+        if self.batch.steps.len() >= BATCH_STEPS || self.batch.attempts.len() >= BATCH_ATTEMPTS {
+            self.flush();
+        }
+    }
+}
+
+impl Judge for Batcher {
+    fn advance(&mut self, now: Timestamp) {
+        // The analyzer's state only changes on echo replies and attempts, so advancing twice with nothing in
+        // between releases the same attempts, judged the same way, as advancing once to the later time.
+        if let Some(Step::Advance(t)) = self.batch.steps.last_mut() {
+            *t = now;
+            return;
+        }
+        self.batch.steps.push(Step::Advance(now));
+        self.pushed();
+    }
+
+    fn echo_reply(&mut self, src: IpAddr, ttl: u8, flow_label: Option<u32>) {
+        self.batch.steps.push(Step::Echo(src, ttl, flow_label));
+        self.pushed();
+    }
+
+    fn closed(&mut self, attempt: ClosedAttempt) {
+        self.batch.steps.push(Step::Closed);
+        self.batch.attempts.push(attempt);
+        self.pushed();
+    }
+}
+
+/// What the matching thread reports when the input ends.
+struct FrontDone {
+    stats: ReplayStats,
+    failure: Option<CaptureError>,
+}
+
+/// As [`replay`], on two threads: the calling thread judges the attempts and calls `on_report` and
+/// `on_progress`, while a second thread reads, filters, parses and matches frames. The reports, their order and
+/// the stats are exactly those of [`replay`]; only the `ReplayStats` passed to `on_report` differs: in it only
+/// `first_ts` and `not_selected` are kept up to date (the returned stats are complete).
+pub fn replay_parallel<R: Read + Send>(
+    reader: &mut CaptureReader<R>,
+    options: &ReplayOptions,
+    mut on_report: impl FnMut(&Report, &ReplayStats),
+    mut on_progress: impl FnMut(u64),
+) -> Result<(ReplayStats, Option<CaptureError>)> {
+    // Compile the filter here so that a bad expression is reported before anything is read; the matching thread
+    // compiles its own copy (libpcap's programs stay on the thread that made them).
+    if let Some(expr) = options.filter.as_deref() {
+        BpfFilter::new(expr)?;
+    }
+    let (tx, rx) = mpsc::sync_channel::<Batch>(BATCHES_IN_FLIGHT);
+    let mut analyzer = Analyzer::new(options.engine.analyzer);
+    let mut seen = ReplayStats::default();
+    std::thread::scope(|scope| {
+        let front = std::thread::Builder::new()
+            .name("synprobe-match".into())
+            .spawn_scoped(scope, move || match_frames(reader, options, tx))
+            .map_err(|source| Error::Io {
+                what: "start the thread that reads the capture",
+                source,
+            })?;
+        let mut deliver = |analyzer: &mut Analyzer, seen: &mut ReplayStats| {
+            while let Some((attempt, judgement)) = analyzer.pop() {
+                let r = Report { attempt, judgement };
+                let k = &r.attempt.probe.key;
+                let host_ok = options.host.is_none_or(|h| k.server == h || k.client == h);
+                let port_ok = options.port.is_none_or(|p| k.server_port.0 == p);
+                if host_ok && port_ok {
+                    on_report(&r, seen);
+                } else {
+                    seen.not_selected += 1;
+                }
+            }
+        };
+        for batch in rx {
+            if batch.first_ts.is_some() {
+                seen.first_ts = batch.first_ts;
+            }
+            let mut attempts = batch.attempts.into_iter();
+            for step in batch.steps {
+                match step {
+                    Step::Advance(now) => analyzer.advance(now),
+                    Step::Echo(src, ttl, flow_label) => {
+                        analyzer.note_echo_reply(src, ttl, flow_label)
+                    }
+                    Step::Closed => {
+                        if let Some(a) = attempts.next() {
+                            analyzer.push(a.into_attempt());
+                        }
+                    }
+                }
+            }
+            deliver(&mut analyzer, &mut seen);
+            if let Some(bytes) = batch.progress {
+                on_progress(bytes);
+            }
+        }
+        analyzer.finish();
+        deliver(&mut analyzer, &mut seen);
+        let done = match front.join() {
+            Ok(done) => done?,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        let mut stats = done.stats;
+        stats.not_selected = seen.not_selected;
+        Ok((stats, done.failure))
+    })
+}
+
+/// The matching thread of [`replay_parallel`]: everything [`replay`] does before judging.
+fn match_frames<R: Read>(
+    reader: &mut CaptureReader<R>,
+    options: &ReplayOptions,
+    tx: mpsc::SyncSender<Batch>,
+) -> Result<FrontDone> {
+    let mut filter = options.filter.as_deref().map(BpfFilter::new).transpose()?;
+    let mut front = Front::new(options.engine.matcher);
+    let mut out = Batcher {
+        batch: Batch::default(),
+        tx,
+        hung_up: false,
+    };
+    let mut stats = ReplayStats::default();
+    let mut frames_since_progress = 0u32;
+    let failure = loop {
+        if out.hung_up {
+            break None;
+        }
+        let frame = match reader.next_frame() {
+            Ok(Some(f)) => f,
+            Ok(None) => break None,
+            Err(e) => break Some(e),
+        };
+        if stats.first_ts.is_none() {
+            stats.first_ts = Some(frame.ts);
+            out.batch.first_ts = Some(frame.ts);
+        }
+        stats.last_ts = Some(frame.ts);
+        if let Some(f) = filter.as_mut() {
+            if !f.matches(frame.link, frame.data) {
+                stats.filtered_out += 1;
+                continue;
+            }
+        }
+        let _ = front.push_frame(frame.link, frame.ts, frame.data, frame.orig_len, &mut out);
+        frames_since_progress += 1;
+        if frames_since_progress >= 65_536 {
+            frames_since_progress = 0;
+            out.batch.progress = Some(reader.bytes_read());
+        }
+    };
+    // End of input, as `Engine::finish` does it: what the matcher still holds, then every attempt in flight.
+    front.drain(&mut out);
+    let now = front.last_ts.unwrap_or_default();
+    while let Some(a) = front.matcher.finish_next_closed(now) {
+        out.closed(a);
+    }
+    out.flush();
+    stats.frames = front.frames;
+    stats.frames.frames += stats.filtered_out;
+    stats.matching = *front.matcher.stats();
+    stats.bytes_read = reader.bytes_read();
+    Ok(FrontDone { stats, failure })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::{IpSpec, TcpSpec, Timeline};
+    use crate::verdict::Verdict;
+
+    const CLIENT: &str = "198.18.0.2";
+    const SERVER: &str = "198.18.2.2";
+
+    fn addr(s: &str) -> IpAddr {
+        s.parse().expect("address")
+    }
+
+    /// A SYN to `port` with `tos` at `ms`, answered 20 ms later from 2 hops away by a SYN-ACK, or by an RST
+    /// with TOS `rst_tos`.
+    fn exchange(t: &mut Timeline, ms: f64, port: u16, tos: u8, rst_tos: Option<u8>) {
+        let syn = TcpSpec::syn(40000 + port, port, 1000 + u32::from(port)).linux_options();
+        let out = IpSpec::new(addr(CLIENT), addr(SERVER)).tos(tos);
+        t.at(ms, syn.emit(&out).expect("syn"));
+        let back = IpSpec::new(addr(SERVER), addr(CLIENT)).ttl(62);
+        let reply = match rst_tos {
+            None => TcpSpec::syn_ack_to(&syn, 7).emit(&back),
+            Some(x) => TcpSpec::rst_to(&syn).emit(&back.tos(x)),
+        };
+        t.at(ms + 20.0, reply.expect("reply"));
+    }
+
+    fn both(t: &Timeline) -> (Vec<Report>, Vec<Report>) {
+        let bytes = t.write_pcap(Vec::new()).expect("pcap");
+        let run = |parallel: bool| {
+            let mut reader = CaptureReader::new(&bytes[..]).expect("reads");
+            let mut reports = Vec::new();
+            let options = ReplayOptions::default();
+            let on_report = |r: &Report, _: &ReplayStats| reports.push(r.clone());
+            let (_, damage) = if parallel {
+                replay_parallel(&mut reader, &options, on_report, |_| {})
+            } else {
+                replay(&mut reader, &options, on_report, |_| {})
+            }
+            .expect("replay");
+            assert!(damage.is_none());
+            reports
+        };
+        (run(false), run(true))
+    }
+
+    /// The verdict on port 8080's RST (TOS 0 to a SYN marked 0x10: a REJECT rule's, once the TOS-echoing
+    /// stack RST for port 1 is seen) when that stack RST comes `later_ms` after it.
+    fn rst_verdict(later_ms: f64) -> Verdict {
+        let mut t = Timeline::starting_at(0);
+        exchange(&mut t, 0.0, 443, 0, None);
+        exchange(&mut t, 5_000.0, 8080, 0x10, Some(0));
+        exchange(&mut t, 5_000.0 + later_ms, 1, 0x10, Some(0x10));
+        let (one, two) = both(&t);
+        assert_eq!(one, two);
+        assert_eq!(one.len(), 3);
+        assert_eq!(
+            one[1].attempt.probe.key.server_port.0, 8080,
+            "order is kept"
+        );
+        one[1].judgement.verdict
+    }
+
+    /// An RST is held back for the analyzer's lookahead (10 s) so that later evidence counts; past it, the
+    /// passing of capture time alone releases it, judged with what was known then. The matching thread must
+    /// hand that passing of time to the judging thread in order, or the second case would differ.
+    #[test]
+    fn time_passing_releases_held_verdicts_on_both_threads_alike() {
+        assert_eq!(rst_verdict(2_000.0), Verdict::FirewallRst);
+        assert_eq!(rst_verdict(25_000.0), Verdict::Closed);
+    }
 }
