@@ -69,6 +69,65 @@ pub struct ReplayOptions {
     pub engine: EngineConfig,
 }
 
+impl ReplayOptions {
+    /// Whether `--host`/`--port` select this report.
+    fn selects(&self, r: &Report) -> bool {
+        let k = &r.attempt.probe.key;
+        let host_ok = self.host.is_none_or(|h| k.server == h || k.client == h);
+        let port_ok = self.port.is_none_or(|p| k.server_port.0 == p);
+        host_ok && port_ok
+    }
+}
+
+/// What [`read_frames`] hands on.
+enum ReadEvent<'a> {
+    /// The capture's first frame has this time (whether the filter keeps it or not).
+    First(Timestamp),
+    /// A frame the filter kept.
+    Frame(crate::capture::Frame<'a>),
+    /// Bytes of the file read so far, every 65,536 frames.
+    Progress(u64),
+}
+
+/// Read every frame of `reader`, counting times and filtered frames into `stats`, and hand on what
+/// [`ReadEvent`] lists. `keep_going` is asked before each frame. Returns the damage that stopped the reading.
+fn read_frames<R: Read>(
+    reader: &mut CaptureReader<R>,
+    filter: &mut Option<BpfFilter>,
+    stats: &mut ReplayStats,
+    mut keep_going: impl FnMut() -> bool,
+    mut on: impl FnMut(ReadEvent<'_>),
+) -> Option<CaptureError> {
+    let mut frames_since_progress = 0u32;
+    loop {
+        if !keep_going() {
+            return None;
+        }
+        let frame = match reader.next_frame() {
+            Ok(Some(f)) => f,
+            Ok(None) => return None,
+            Err(e) => return Some(e),
+        };
+        if stats.first_ts.is_none() {
+            stats.first_ts = Some(frame.ts);
+            on(ReadEvent::First(frame.ts));
+        }
+        stats.last_ts = Some(frame.ts);
+        if let Some(f) = filter.as_mut() {
+            if !f.matches(frame.link, frame.data) {
+                stats.filtered_out += 1;
+                continue;
+            }
+        }
+        on(ReadEvent::Frame(frame));
+        frames_since_progress += 1;
+        if frames_since_progress >= 65_536 {
+            frames_since_progress = 0;
+            on(ReadEvent::Progress(reader.bytes_read()));
+        }
+    }
+}
+
 /// What a replay saw, besides the reports.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ReplayStats {
@@ -100,43 +159,33 @@ pub fn replay<R: Read>(
     let mut filter = options.filter.as_deref().map(BpfFilter::new).transpose()?;
     let mut engine = Engine::new(options.engine);
     let mut stats = ReplayStats::default();
-    let mut frames_since_progress = 0u32;
     let mut deliver = |engine: &mut Engine, stats: &mut ReplayStats| {
         while let Some(r) = engine.pop_report() {
-            let k = &r.attempt.probe.key;
-            let host_ok = options.host.is_none_or(|h| k.server == h || k.client == h);
-            let port_ok = options.port.is_none_or(|p| k.server_port.0 == p);
-            if host_ok && port_ok {
+            if options.selects(&r) {
                 on_report(&r, stats);
             } else {
                 stats.not_selected += 1;
             }
         }
     };
-    let failure = loop {
-        let frame = match reader.next_frame() {
-            Ok(Some(f)) => f,
-            Ok(None) => break None,
-            Err(e) => break Some(e),
-        };
-        if stats.first_ts.is_none() {
-            stats.first_ts = Some(frame.ts);
-        }
-        stats.last_ts = Some(frame.ts);
-        if let Some(f) = filter.as_mut() {
-            if !f.matches(frame.link, frame.data) {
-                stats.filtered_out += 1;
-                continue;
+    // The callback below needs the stats too (`on_report` sees them): they are kept apart and merged.
+    let mut read = ReplayStats::default();
+    let failure = read_frames(
+        reader,
+        &mut filter,
+        &mut read,
+        || true,
+        |r| match r {
+            ReadEvent::First(ts) => stats.first_ts = Some(ts),
+            ReadEvent::Frame(frame) => {
+                let _ = engine.push_frame(frame.link, frame.ts, frame.data, frame.orig_len);
+                deliver(&mut engine, &mut stats);
             }
-        }
-        let _ = engine.push_frame(frame.link, frame.ts, frame.data, frame.orig_len);
-        deliver(&mut engine, &mut stats);
-        frames_since_progress += 1;
-        if frames_since_progress >= 65_536 {
-            frames_since_progress = 0;
-            on_progress(reader.bytes_read());
-        }
-    };
+            ReadEvent::Progress(bytes) => on_progress(bytes),
+        },
+    );
+    stats.last_ts = read.last_ts;
+    stats.filtered_out = read.filtered_out;
     engine.finish();
     deliver(&mut engine, &mut stats);
     stats.frames = *engine.frame_stats();
@@ -256,10 +305,7 @@ pub fn replay_parallel<R: Read + Send>(
         let mut deliver = |analyzer: &mut Analyzer, seen: &mut ReplayStats| {
             while let Some((attempt, judgement)) = analyzer.pop() {
                 let r = Report { attempt, judgement };
-                let k = &r.attempt.probe.key;
-                let host_ok = options.host.is_none_or(|h| k.server == h || k.client == h);
-                let port_ok = options.port.is_none_or(|p| k.server_port.0 == p);
-                if host_ok && port_ok {
+                if options.selects(&r) {
                     on_report(&r, seen);
                 } else {
                     seen.not_selected += 1;
@@ -315,34 +361,29 @@ fn match_frames<R: Read>(
         hung_up: false,
     };
     let mut stats = ReplayStats::default();
-    let mut frames_since_progress = 0u32;
-    let failure = loop {
-        if out.hung_up {
-            break None;
-        }
-        let frame = match reader.next_frame() {
-            Ok(Some(f)) => f,
-            Ok(None) => break None,
-            Err(e) => break Some(e),
-        };
-        if stats.first_ts.is_none() {
-            stats.first_ts = Some(frame.ts);
-            out.batch.first_ts = Some(frame.ts);
-        }
-        stats.last_ts = Some(frame.ts);
-        if let Some(f) = filter.as_mut() {
-            if !f.matches(frame.link, frame.data) {
-                stats.filtered_out += 1;
-                continue;
+    let hung_up = std::cell::Cell::new(false);
+    let failure = read_frames(
+        reader,
+        &mut filter,
+        &mut stats,
+        || !hung_up.get(),
+        |r| {
+            match r {
+                ReadEvent::First(ts) => out.batch.first_ts = Some(ts),
+                ReadEvent::Frame(frame) => {
+                    let _ = front.push_frame(
+                        frame.link,
+                        frame.ts,
+                        frame.data,
+                        frame.orig_len,
+                        &mut out,
+                    );
+                }
+                ReadEvent::Progress(bytes) => out.batch.progress = Some(bytes),
             }
-        }
-        let _ = front.push_frame(frame.link, frame.ts, frame.data, frame.orig_len, &mut out);
-        frames_since_progress += 1;
-        if frames_since_progress >= 65_536 {
-            frames_since_progress = 0;
-            out.batch.progress = Some(reader.bytes_read());
-        }
-    };
+            hung_up.set(out.hung_up);
+        },
+    );
     // End of input, as `Engine::finish` does it: what the matcher still holds, then every attempt in flight.
     front.drain(&mut out);
     let now = front.last_ts.unwrap_or_default();
