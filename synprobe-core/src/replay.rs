@@ -204,7 +204,6 @@ enum Step {
 }
 
 /// Steps sent from the matching thread to the judging thread at once.
-#[derive(Default)]
 struct Batch {
     steps: Vec<Step>,
     attempts: Vec<ClosedAttempt>,
@@ -212,6 +211,17 @@ struct Batch {
     first_ts: Option<Timestamp>,
     /// Bytes of the file read so far, every 65,536 frames.
     progress: Option<u64>,
+}
+
+impl Batch {
+    fn with_capacity() -> Self {
+        Batch {
+            steps: Vec::with_capacity(BATCH_STEPS),
+            attempts: Vec::with_capacity(BATCH_ATTEMPTS),
+            first_ts: None,
+            progress: None,
+        }
+    }
 }
 
 /// Steps per batch: enough that handing a batch over costs little per step, few enough that the judging thread
@@ -226,17 +236,32 @@ const BATCHES_IN_FLIGHT: usize = 4;
 struct Batcher {
     batch: Batch,
     tx: mpsc::SyncSender<Batch>,
+    /// Batches the judging thread has emptied, to be filled again: their memory is allocated once, on this
+    /// thread, instead of once per batch (and freed on the other thread).
+    emptied: mpsc::Receiver<Batch>,
     /// The judging thread is gone (it panicked): stop reading.
     hung_up: bool,
 }
 
 impl Batcher {
+    fn new(tx: mpsc::SyncSender<Batch>, emptied: mpsc::Receiver<Batch>) -> Self {
+        Batcher {
+            batch: Batch::with_capacity(),
+            tx,
+            emptied,
+            hung_up: false,
+        }
+    }
+
     fn flush(&mut self) {
-        let batch = std::mem::take(&mut self.batch);
+        let next = self
+            .emptied
+            .try_recv()
+            .unwrap_or_else(|_| Batch::with_capacity());
+        let batch = std::mem::replace(&mut self.batch, next);
         if !self.hung_up && self.tx.send(batch).is_err() {
             self.hung_up = true;
         }
-        self.batch.steps.reserve(BATCH_STEPS);
     }
 
     fn pushed(&mut self) {
@@ -292,12 +317,13 @@ pub fn replay_parallel<R: Read + Send>(
         BpfFilter::new(expr)?;
     }
     let (tx, rx) = mpsc::sync_channel::<Batch>(BATCHES_IN_FLIGHT);
+    let (emptied_tx, emptied_rx) = mpsc::channel::<Batch>();
     let mut analyzer = Analyzer::new(options.engine.analyzer);
     let mut seen = ReplayStats::default();
     std::thread::scope(|scope| {
         let front = std::thread::Builder::new()
             .name("synprobe-match".into())
-            .spawn_scoped(scope, move || match_frames(reader, options, tx))
+            .spawn_scoped(scope, move || match_frames(reader, options, tx, emptied_rx))
             .map_err(|source| Error::Io {
                 what: "start the thread that reads the capture",
                 source,
@@ -312,12 +338,12 @@ pub fn replay_parallel<R: Read + Send>(
                 }
             }
         };
-        for batch in rx {
+        for mut batch in rx {
             if batch.first_ts.is_some() {
                 seen.first_ts = batch.first_ts;
             }
-            let mut attempts = batch.attempts.into_iter();
-            for step in batch.steps {
+            let mut attempts = batch.attempts.drain(..);
+            for step in batch.steps.drain(..) {
                 match step {
                     Step::Advance(now) => analyzer.advance(now),
                     Step::Echo(src, ttl, flow_label) => {
@@ -330,10 +356,14 @@ pub fn replay_parallel<R: Read + Send>(
                     }
                 }
             }
+            drop(attempts);
             deliver(&mut analyzer, &mut seen);
-            if let Some(bytes) = batch.progress {
+            if let Some(bytes) = batch.progress.take() {
                 on_progress(bytes);
             }
+            batch.first_ts = None;
+            // Back to the matching thread to be filled again (it may have finished: then it is dropped here).
+            let _ = emptied_tx.send(batch);
         }
         analyzer.finish();
         deliver(&mut analyzer, &mut seen);
@@ -352,14 +382,11 @@ fn match_frames<R: Read>(
     reader: &mut CaptureReader<R>,
     options: &ReplayOptions,
     tx: mpsc::SyncSender<Batch>,
+    emptied: mpsc::Receiver<Batch>,
 ) -> Result<FrontDone> {
     let mut filter = options.filter.as_deref().map(BpfFilter::new).transpose()?;
     let mut front = Front::new(options.engine.matcher);
-    let mut out = Batcher {
-        batch: Batch::default(),
-        tx,
-        hung_up: false,
-    };
+    let mut out = Batcher::new(tx, emptied);
     let mut stats = ReplayStats::default();
     let hung_up = std::cell::Cell::new(false);
     let failure = read_frames(

@@ -642,6 +642,61 @@ impl std::fmt::Display for ParseError {
 
 /// Parse one captured frame of the given link type.
 pub fn parse_frame(link: LinkType, data: &[u8]) -> Result<Packet, ParseError> {
+    if link == LinkType::ETHERNET {
+        if let Some(p) = ethernet_ipv4_tcp(data) {
+            return Ok(p);
+        }
+    }
+    parse_frame_lax(link, data)
+}
+
+/// The common case read directly: an untagged Ethernet frame holding a whole, unfragmented IPv4 datagram with
+/// no IP options and a whole TCP header. `None` for anything else, which [`parse_frame_lax`] reads; where this
+/// gives a packet, it is the one `parse_frame_lax` gives (a property test holds them equal). Four frames in five
+/// of a capture are like this, and etherparse's general slicing costs about three times as much.
+#[inline]
+fn ethernet_ipv4_tcp(data: &[u8]) -> Option<Packet> {
+    let ip = data.get(14..)?;
+    // EtherType IPv4, version 4 with a 20-byte header, TCP.
+    if data[12..14] != [0x08, 0x00] || *ip.first()? != 0x45 || *ip.get(9)? != 6 {
+        return None;
+    }
+    let total = usize::from(be16(ip, 2));
+    // The whole datagram captured (Ethernet padding may follow), not a fragment (no more-fragments flag, offset 0).
+    if total < 40 || total > ip.len() || be16(ip, 6) & 0x3fff != 0 {
+        return None;
+    }
+    let tcp = &ip[20..total];
+    let header_len = usize::from(tcp[12] >> 4) * 4;
+    if header_len < 20 || header_len > tcp.len() {
+        return None;
+    }
+    let addr = |at: usize| IpAddr::V4(std::net::Ipv4Addr::new(ip[at], ip[at + 1], ip[at + 2], ip[at + 3]));
+    Some(Packet {
+        ip: IpMeta {
+            src: addr(12),
+            dst: addr(16),
+            ttl: ip[8],
+            tos: ip[1],
+            ident: be16(ip, 4),
+            df: ip[6] & 0x40 != 0,
+            flow_label: None,
+        },
+        transport: Transport::Tcp(TcpMeta {
+            src_port: be16(tcp, 0),
+            dst_port: be16(tcp, 2),
+            seq: be32(tcp, 4).unwrap_or(0),
+            ack: be32(tcp, 8).unwrap_or(0),
+            flags: flags_of(tcp),
+            window: be16(tcp, 14),
+            options: TcpOptions::from_bytes(&tcp[20..header_len]),
+            payload_len: (tcp.len() - header_len) as u32,
+        }),
+    })
+}
+
+/// [`parse_frame`] through etherparse's lax slicing, for every link type and every frame.
+pub(crate) fn parse_frame_lax(link: LinkType, data: &[u8]) -> Result<Packet, ParseError> {
     let sliced = match link {
         LinkType::ETHERNET => LaxSlicedPacket::from_ethernet(data)
             .map_err(|_| ParseError::Malformed("Ethernet header"))?,
@@ -1253,5 +1308,95 @@ mod tests {
         let o = TcpOptions::from_bytes(&[8, 200, 1, 2]);
         assert_eq!(o.iter().collect::<Vec<_>>(), vec![TcpOption::Unknown(8)]);
         assert_eq!(TcpOptions::from_bytes(&[1, 1, 0, 2, 4]).layout(), "N,N,E");
+    }
+}
+
+/// The direct path for Ethernet/IPv4/TCP frames against etherparse's lax slicing.
+#[cfg(test)]
+mod direct_path {
+    use super::*;
+    use crate::build::{ethernet, IpSpec, TcpSpec};
+    use proptest::prelude::*;
+
+    fn frame(
+        (flags, seq, ack, window): (u16, u32, u32, u16),
+        (ttl, tos, ident, df): (u8, u8, u16, bool),
+        options: &[u8],
+        payload: usize,
+        pad: usize,
+    ) -> Vec<u8> {
+        let ip = IpSpec::new(
+            "198.18.0.2".parse().expect("addr"),
+            "198.18.2.2".parse().expect("addr"),
+        )
+        .ttl(ttl)
+        .tos(tos)
+        .ident(ident)
+        .df(df);
+        let datagram = TcpSpec::syn(40000, 443, seq)
+            .flags(flags & 0x1ff)
+            .ack(ack)
+            .window(window)
+            .options(options)
+            .payload(payload)
+            .emit(&ip)
+            .expect("a TCP segment");
+        let mut f = ethernet(&datagram);
+        f.resize(f.len() + pad, 0);
+        f
+    }
+
+    proptest! {
+        /// Every field of a well-formed frame comes out as etherparse reads it; a damaged one (any few bytes
+        /// changed, or the frame cut anywhere) is either read the same way or left to etherparse.
+        #[test]
+        fn gives_what_etherparse_gives(
+            tcp in any::<(u16, u32, u32, u16)>(),
+            ip in any::<(u8, u8, u16, bool)>(),
+            options in proptest::collection::vec(any::<u8>(), 0..=40),
+            payload in 0usize..80,
+            pad in 0usize..24,
+            edits in proptest::collection::vec((0usize..160, any::<u8>()), 0..4),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let f = frame(tcp, ip, &options, payload, pad);
+            let direct = ethernet_ipv4_tcp(&f);
+            prop_assert!(direct.is_some(), "a well-formed frame takes the direct path");
+            prop_assert_eq!(direct.map(Ok), Some(parse_frame_lax(LinkType::ETHERNET, &f)));
+            let mut damaged = f.clone();
+            for (at, byte) in &edits {
+                if let Some(b) = damaged.get_mut(*at) {
+                    *b = *byte;
+                }
+            }
+            if let Some(direct) = ethernet_ipv4_tcp(&damaged) {
+                prop_assert_eq!(Ok(direct), parse_frame_lax(LinkType::ETHERNET, &damaged));
+            }
+            let short = &f[..cut.index(f.len() + 1)];
+            if let Some(direct) = ethernet_ipv4_tcp(short) {
+                prop_assert_eq!(Ok(direct), parse_frame_lax(LinkType::ETHERNET, short));
+            }
+        }
+    }
+
+    /// Frames the direct path must leave to etherparse: a VLAN tag, IP options, a fragment, a cut-short
+    /// datagram or TCP header, another protocol.
+    #[test]
+    fn leaves_the_unusual_to_etherparse() {
+        let f = frame((0x002, 1, 0, 64240), (64, 0, 1, true), &[], 0, 0);
+        assert!(ethernet_ipv4_tcp(&f).is_some());
+        let edit = |at: usize, byte: u8| {
+            let mut g = f.clone();
+            g[at] = byte;
+            ethernet_ipv4_tcp(&g)
+        };
+        assert!(edit(12, 0x81).is_none(), "VLAN");
+        assert!(edit(14, 0x46).is_none(), "IP options");
+        assert!(edit(14 + 6, 0x20).is_none(), "more fragments");
+        assert!(edit(14 + 7, 0x01).is_none(), "fragment offset");
+        assert!(edit(14 + 9, 17).is_none(), "UDP");
+        assert!(edit(14 + 20 + 12, 0x40).is_none(), "data offset under 20 bytes");
+        assert!(edit(14 + 20 + 12, 0x60).is_none(), "data offset past the segment");
+        assert!(ethernet_ipv4_tcp(&f[..14 + 39]).is_none(), "datagram cut short");
     }
 }
