@@ -7,6 +7,7 @@
 //! label 0, where a Linux stack's own RST echoes the TOS and carries a flow label. The [`Analyzer`] collects a
 //! baseline per server address from every attempt in the capture and judges each attempt against it.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
@@ -816,30 +817,30 @@ const FORGERY_CODES: [&str; 7] = [
     "rst-flow-label-zero",
 ];
 
-fn closed_steps(a: &Attempt) -> Vec<String> {
+fn closed_steps(a: &Attempt) -> Vec<Cow<'static, str>> {
     let port = a.probe.key.server_port.0;
     vec![
-        format!("On {}: `ss -tlnp 'sport = :{port}'` shows whether anything listens on port {port}", a.probe.key.server),
+        format!("On {}: `ss -tlnp 'sport = :{port}'` shows whether anything listens on port {port}", a.probe.key.server).into(),
         "If the service is stopped: `systemctl status <service>`, then its logs (`journalctl -u <service>`)".into(),
         format!(
             "If it listens only on 127.0.0.1 or ::1 (`ss -tln` shows 127.0.0.1:{port}), bind it to 0.0.0.0/:: or the public address"
-        ),
+        ).into(),
         "On Windows a full listen backlog also answers RST (Linux drops the SYNs instead): check the service's accept loop".into(),
     ]
 }
 
-fn firewall_rst_steps(a: &Attempt, at_target: bool) -> Vec<String> {
+fn firewall_rst_steps(a: &Attempt, at_target: bool) -> Vec<Cow<'static, str>> {
     let port = a.probe.key.server_port.0;
     let mut v = Vec::new();
     if at_target {
         v.push(format!(
             "On {}: look for a REJECT --reject-with tcp-reset rule for port {port}: `iptables -S | grep -i reject`, `nft list ruleset | grep -i reject`",
             a.probe.key.server
-        ));
+        ).into());
     } else {
         v.push(format!(
             "On the device that sent the RST (see rejecter): look for a REJECT --reject-with tcp-reset rule for port {port} (`iptables -S`, `nft list ruleset`), or a firewall/IPS policy that resets connections"
-        ));
+        ).into());
         v.push("In a cloud: check security groups, network ACLs and load-balancer listeners on the path".into());
     }
     v.push("The service itself may be running fine: test from a host beyond the firewall".into());
@@ -911,7 +912,7 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
                         port_desc(a)
                     ),
                     vec![
-                        format!("On {src}: look for a REJECT rule in the OUTPUT chain: `iptables -S OUTPUT`, `ip6tables -S OUTPUT`, `nft list ruleset`"),
+                        format!("On {src}: look for a REJECT rule in the OUTPUT chain: `iptables -S OUTPUT`, `ip6tables -S OUTPUT`, `nft list ruleset`").into(),
                         "Local security software (a host firewall, a container or VPN policy) can install such rules".into(),
                     ],
                 )
@@ -923,7 +924,7 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
                     vec![
                         format!(
                             "On {src}: find the REJECT rule (`iptables -S | grep REJECT`, `ip6tables -S`, `nft list ruleset`) or a `prohibit` route (`ip route show type prohibit`)"
-                        ),
+                        ).into(),
                         "A REJECT rule answers at once; if the port must be reachable, allow it before that rule".into(),
                     ],
                 )
@@ -933,8 +934,8 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
                     Confidence::High,
                     format!("{}: unreachable, {who} reports {text}", port_desc(a)),
                     vec![
-                        format!("On {src}: `ip route get {server}` shows which route (or `unreachable` route) applies"),
-                        format!("If the route is right: is {server} up, and does it answer ARP/neighbour discovery (`ip neigh`) on its link?"),
+                        format!("On {src}: `ip route get {server}` shows which route (or `unreachable` route) applies").into(),
+                        format!("If the route is right: is {server} up, and does it answer ARP/neighbour discovery (`ip neigh`) on its link?").into(),
                     ],
                 )
             }
@@ -964,7 +965,8 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
                 vec![format!(
                     "Trace the path (`mtr -T -P {} {server}`) and look for a loop",
                     a.probe.key.server_port.0
-                )],
+                )
+                .into()],
             )
         }
         _ => {
@@ -985,7 +987,7 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
                     "{}: an ICMP error from {who} turned the SYN back",
                     port_desc(a)
                 ),
-                vec![format!("Check the path MTU and routing towards {server}")],
+                vec![format!("Check the path MTU and routing towards {server}").into()],
             )
         }
     };
@@ -1092,7 +1094,8 @@ fn judge_silence(a: &Attempt, b: &ServerBaseline) -> Judgement {
             format!(
                 "Run `sudo synprobe {} {}` live: its TTL walk shows after which hop the SYNs vanish",
                 a.probe.key.server, a.probe.key.server_port.0
-            ),
+            )
+            .into(),
             "On the suspected firewall: `iptables -S | grep DROP`, `nft list ruleset | grep drop`; in a cloud, security groups and NACLs".into(),
         ],
     }

@@ -176,6 +176,24 @@ impl Matcher {
                     client_port: Port(t.dst_port),
                     server_port: Port(t.src_port),
                 };
+                let forward = FlowKey {
+                    client: ip.src,
+                    server: ip.dst,
+                    client_port: Port(t.src_port),
+                    server_port: Port(t.dst_port),
+                };
+                if !t.flags.is_rst() && !t.flags.is_syn_ack() {
+                    // Neither a reply nor an answer to a SYN (most frames: data and ACKs of established
+                    // connections): all it can be is a client's frame of an attempt in flight, unless the reverse
+                    // four-tuple is one too (a simultaneous open), where it is neither. One table look-up for the
+                    // common miss instead of two; the same outcome as the general path below.
+                    if self.table.get(&forward).is_some() && self.table.get(&reverse).is_none() {
+                        if let Some(slot) = self.table.get_mut(&forward) {
+                            slot.keep_client_frame(seen);
+                        }
+                    }
+                    return;
+                }
                 if let Some(slot) = self.table.get_mut(&reverse) {
                     if let Some(kind) = Reply::classify(&seen.packet) {
                         let exact = t.flags.has(crate::wire::TcpFlags::ACK)
@@ -190,12 +208,6 @@ impl Matcher {
                     }
                     return;
                 }
-                let forward = FlowKey {
-                    client: ip.src,
-                    server: ip.dst,
-                    client_port: Port(t.src_port),
-                    server_port: Port(t.dst_port),
-                };
                 if let Some(slot) = self.table.get_mut(&forward) {
                     slot.keep_client_frame(seen);
                     return;
@@ -518,6 +530,15 @@ mod tests {
     fn ip() -> IpSpec {
         IpSpec::new(CLIENT.parse().expect("addr"), SERVER.parse().expect("addr"))
     }
+    /// A feed holding a SYN to port 80 (ISN 1) at 0 ms and its SYN-ACK (ISN 50) at 1 ms.
+    fn answered_syn() -> Feed {
+        let mut f = Feed::new(MatchConfig::default());
+        let (s, b) = syn(80, 1);
+        f.push(0, &b);
+        let syn_ack = TcpSpec::syn_ack_to(&s, 50).emit(&ip().reversed());
+        f.push(1, &syn_ack.expect("build"));
+        f
+    }
     fn syn(port: u16, isn: u32) -> (TcpSpec, Vec<u8>) {
         let s = TcpSpec::syn(40000, port, isn);
         let b = s.emit(&ip()).expect("build");
@@ -781,20 +802,48 @@ mod tests {
 
     #[test]
     fn the_clients_own_rst_after_a_syn_ack_is_kept_as_ours() {
-        let mut f = Feed::new(MatchConfig::default());
-        let (s, b) = syn(80, 1);
-        f.push(0, &b);
-        f.push(
-            1,
-            &TcpSpec::syn_ack_to(&s, 50)
-                .emit(&ip().reversed())
-                .expect("build"),
-        );
+        let mut f = answered_syn();
         let ours = TcpSpec::syn(40000, 80, 2).flags(TcpFlags::RST);
         f.push(2, &ours.emit(&ip()).expect("build"));
         f.m.finish(Timestamp(3));
         let a = f.closed().remove(0);
         assert_eq!(a.client_frames.len(), 1);
         assert_eq!(f.m.stats().stray_tcp, 0);
+    }
+
+    /// Data and ACKs (neither a reply nor an answer to a SYN) take a shorter path: kept as the client's frames of
+    /// an attempt in flight, ignored otherwise, and kept by neither attempt when both directions of the
+    /// four-tuple have one (a simultaneous open).
+    #[test]
+    fn data_and_acks_are_client_frames_only_of_an_attempt_in_flight() {
+        let mut f = answered_syn();
+        let ack = TcpSpec::syn(40000, 80, 2).flags(TcpFlags::ACK).ack(51);
+        f.push(2, &ack.emit(&ip()).expect("build"));
+        let data = TcpSpec::syn(40000, 80, 2)
+            .flags(TcpFlags::ACK | TcpFlags::PSH)
+            .payload(100);
+        f.push(3, &data.emit(&ip()).expect("build"));
+        // The server's data is no client frame of this attempt, and nothing else is in flight.
+        let back = TcpSpec::syn(80, 40000, 51).flags(TcpFlags::ACK).payload(10);
+        f.push(4, &back.emit(&ip().reversed()).expect("build"));
+        let stray = TcpSpec::syn(40001, 80, 9).flags(TcpFlags::ACK).payload(10);
+        f.push(5, &stray.emit(&ip()).expect("build"));
+        f.m.finish(Timestamp(6_000_000));
+        let a = f.closed().remove(0);
+        assert_eq!(a.client_frames.len(), 2);
+        assert_eq!(a.replies.len(), 1);
+        let st = f.m.stats();
+        assert_eq!((st.stray_tcp, st.other_resets, st.replies), (0, 0, 1));
+
+        // A SYN each way on the same ports: an ACK between them belongs to neither attempt.
+        let mut f = Feed::new(MatchConfig::default());
+        f.push(0, &syn(80, 1).1);
+        let crossing = TcpSpec::syn(80, 40000, 7);
+        f.push(1, &crossing.emit(&ip().reversed()).expect("build"));
+        f.push(2, &ack.emit(&ip()).expect("build"));
+        f.m.finish(Timestamp(6_000_000));
+        let closed = f.closed();
+        assert_eq!(closed.len(), 2);
+        assert!(closed.iter().all(|a| a.client_frames.is_empty()));
     }
 }

@@ -113,7 +113,7 @@ impl AttemptRecord {
             replies: a.reply_count,
             closure: a.closure,
             evidence: j.evidence.clone(),
-            next_steps: j.next_steps.clone(),
+            next_steps: j.next_steps.iter().map(|s| s.to_string()).collect(),
             packets: if packets {
                 packet_records(r, t0)
             } else {
@@ -554,7 +554,7 @@ mod json_writer_tests {
         let mut odd = reports[0].clone();
         odd.judgement.headline = "quote \" backslash \\ tab \t nul \0 del \u{7f} é 😀".into();
         odd.judgement.evidence[0].observed = "\u{1}\u{1f}\n\r\u{8}\u{c}".into();
-        odd.judgement.next_steps.push(String::new());
+        odd.judgement.next_steps.push("".into());
         odd.judgement.rtt_ms = Some(f64::NAN);
         odd.judgement.rejecter = None;
         odd.judgement.target_hops = None;

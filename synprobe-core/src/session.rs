@@ -872,7 +872,11 @@ impl Session {
             target_hops: j.target_hops.map(|h| h.0),
             rtt_ms: j.rtt_ms,
             evidence: j.evidence,
-            next_steps: j.next_steps,
+            next_steps: j
+                .next_steps
+                .into_iter()
+                .map(std::borrow::Cow::into_owned)
+                .collect(),
             path,
             probes_sent: self.sent_count,
             time_to_verdict_ms: self.last_poll.since(t0).as_millis_f64().max(0.0),
@@ -993,7 +997,8 @@ impl Session {
                             format!(
                                 "On {addr}: find the rule answering port {}: `iptables -S FORWARD | grep -i reject`, `nft list ruleset | grep -i reject`",
                                 self.port
-                            ),
+                            )
+                            .into(),
                         );
                     }
                     _ => {

@@ -86,15 +86,15 @@ pub struct Evidence {
     pub code: Cow<'static, str>,
     /// What the packets show.
     pub observed: String,
-    /// What that means.
-    pub implies: String,
+    /// What that means (most are fixed sentences, kept without a copy).
+    pub implies: Cow<'static, str>,
 }
 
 impl Evidence {
     pub(crate) fn new(
         code: &'static str,
         observed: impl Into<String>,
-        implies: impl Into<String>,
+        implies: impl Into<Cow<'static, str>>,
     ) -> Self {
         Evidence {
             code: Cow::Borrowed(code),
@@ -132,6 +132,6 @@ pub struct Judgement {
     pub rtt_ms: Option<f64>,
     /// The observations, most decisive first.
     pub evidence: Vec<Evidence>,
-    /// What an operator can do next.
-    pub next_steps: Vec<String>,
+    /// What an operator can do next (fixed sentences kept without a copy).
+    pub next_steps: Vec<Cow<'static, str>>,
 }

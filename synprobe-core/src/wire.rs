@@ -671,7 +671,14 @@ fn ethernet_ipv4_tcp(data: &[u8]) -> Option<Packet> {
     if header_len < 20 || header_len > tcp.len() {
         return None;
     }
-    let addr = |at: usize| IpAddr::V4(std::net::Ipv4Addr::new(ip[at], ip[at + 1], ip[at + 2], ip[at + 3]));
+    let addr = |at: usize| {
+        IpAddr::V4(std::net::Ipv4Addr::new(
+            ip[at],
+            ip[at + 1],
+            ip[at + 2],
+            ip[at + 3],
+        ))
+    };
     Some(Packet {
         ip: IpMeta {
             src: addr(12),
@@ -1395,8 +1402,17 @@ mod direct_path {
         assert!(edit(14 + 6, 0x20).is_none(), "more fragments");
         assert!(edit(14 + 7, 0x01).is_none(), "fragment offset");
         assert!(edit(14 + 9, 17).is_none(), "UDP");
-        assert!(edit(14 + 20 + 12, 0x40).is_none(), "data offset under 20 bytes");
-        assert!(edit(14 + 20 + 12, 0x60).is_none(), "data offset past the segment");
-        assert!(ethernet_ipv4_tcp(&f[..14 + 39]).is_none(), "datagram cut short");
+        assert!(
+            edit(14 + 20 + 12, 0x40).is_none(),
+            "data offset under 20 bytes"
+        );
+        assert!(
+            edit(14 + 20 + 12, 0x60).is_none(),
+            "data offset past the segment"
+        );
+        assert!(
+            ethernet_ipv4_tcp(&f[..14 + 39]).is_none(),
+            "datagram cut short"
+        );
     }
 }
