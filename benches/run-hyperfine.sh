@@ -8,7 +8,7 @@
 # 4. One hyperfine run (warm page cache) comparing: synprobe replay --json on the 5 M file (to /dev/null); the
 #    libpcap loop on the 5 M file; tcpdump with a SYN/RST/ICMP filter on the 5 M file (written to /dev/null);
 #    tshark with the equivalent display filter on the 500 k file; synprobe on the 500 k file and on the 1 M
-#    pcapng file.
+#    pcapng file; and synprobe on the 5 M file with every report left out by --host (analysis without output).
 # 5. Peak RSS of each (/usr/bin/time -v), and synprobe's on the 1 M and 5 M files.
 # 6. Prints a table: seconds, frames/s, ratios against the libpcap loop and tshark, peak RSS.
 #
@@ -94,8 +94,8 @@ gcc -O2 -o "$DIR/pcap_count" "$DIR/pcap_count.c" -lpcap
 
 FILTER='tcp[tcpflags] & (tcp-syn|tcp-rst) != 0 or icmp or icmp6'
 DFILTER='tcp.flags.syn == 1 || tcp.flags.reset == 1 || icmp || icmpv6'
-names=(synprobe-5m libpcap-count-5m tcpdump-5m tshark-500k synprobe-500k synprobe-1m-pcapng)
-frames=(5000000 5000000 5000000 500000 500000 1000000)
+names=(synprobe-5m libpcap-count-5m tcpdump-5m tshark-500k synprobe-500k synprobe-1m-pcapng synprobe-5m-judge-only)
+frames=(5000000 5000000 5000000 500000 500000 1000000 5000000)
 cmds=(
     "$SYNPROBE replay --json $DIR/5m.pcap > /dev/null"
     "$DIR/pcap_count $DIR/5m.pcap > /dev/null"
@@ -103,6 +103,8 @@ cmds=(
     "tshark -n -r $DIR/500k.pcap -Y '$DFILTER' > /dev/null 2>&1"
     "$SYNPROBE replay --json $DIR/500k.pcap > /dev/null"
     "$SYNPROBE replay --json $DIR/1m.pcapng > /dev/null"
+    # Every attempt matched and judged, none written: --host selects an address the file does not hold.
+    "$SYNPROBE replay --json --host 192.0.2.1 $DIR/5m.pcap > /dev/null"
 )
 
 echo "== warming the page cache"

@@ -14,7 +14,8 @@
 //! | `filtered` | silence after every SYN |
 //!
 //! The core is sans-IO: the [`Engine`] is fed frames with their capture time and hands out [`Report`]s; it never
-//! reads a clock or opens a socket. The same engine runs on a capture file ([`replay()`]), behind live probing
+//! reads a clock or opens a socket. The same engine runs on a capture file ([`replay()`], or
+//! [`replay_parallel()`]: the same reports, with matching and judging on two threads), behind live probing
 //! ([`live::Prober`], over the sans-IO plan of [`session::Session`]), and in tests on frames built in memory
 //! with [`build`].
 //!
