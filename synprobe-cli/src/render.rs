@@ -119,6 +119,12 @@ pub fn replay(args: &ReplayArgs) -> io::Result<u8> {
                 human_line(&mut out, report, t0, args.trace, palette)
             };
             if let Err(e) = r {
+                if e.kind() == io::ErrorKind::BrokenPipe {
+                    // The reader of our output is gone (`| head`): stop now, as tcpdump does on SIGPIPE, rather
+                    // than reading the rest of a capture of gigabytes for nobody. A broken pipe is success.
+                    meter.finish();
+                    std::process::exit(i32::from(exit::OK));
+                }
                 write_err = Some(e);
             }
         },

@@ -242,7 +242,8 @@ fn stdin_is_read_with_a_dash() {
 }
 
 #[test]
-fn a_closed_pipe_is_not_an_error() {
+fn a_closed_pipe_is_not_an_error_and_ends_the_replay() {
+    // 760 KB of trace: more than synprobe's output buffer and the pipe's hold, so writing fails part-way.
     let f = shared("ndpi_synscan.pcap");
     let mut child = bin()
         .args(["replay", "--trace", f.to_str().expect("path")])
@@ -265,6 +266,48 @@ fn a_closed_pipe_is_not_an_error() {
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(0), "stderr: {err}");
     assert!(!err.contains("panicked"), "{err}");
+    // It stops there, as tcpdump does on SIGPIPE, instead of reading the rest of the input for nobody. Fed a
+    // 4 MB capture on stdin, it has read only a part when its output closes: the rest cannot be written to it.
+    // (Before, it read its input to the end with no one to write for.)
+    let capture = answered_syns(30_000);
+    assert!(capture.len() > 4_000_000);
+    let mut child = bin()
+        .args(["replay", "--trace", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || stdin.write_all(&capture));
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("one line");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(0));
+    let fed = writer.join().expect("writer");
+    assert_eq!(
+        fed.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::BrokenPipe),
+        "synprobe read the whole input after its output closed"
+    );
+}
+
+/// A capture of `n` attempts 5 ms apart, each answered by a SYN-ACK 10 ms later.
+fn answered_syns(n: u16) -> Vec<u8> {
+    use synprobe_core::build::{IpSpec, TcpSpec, Timeline};
+    let client = "198.18.0.2".parse().expect("addr");
+    let server = "198.18.9.9".parse().expect("addr");
+    let mut t = Timeline::starting_at(1_700_000_000);
+    for i in 0..n {
+        let syn = TcpSpec::syn(10_000 + i, 443, u32::from(i)).linux_options();
+        let at = f64::from(i) * 5.0;
+        t.at(at, syn.emit(&IpSpec::new(client, server)).expect("syn"));
+        let reply = TcpSpec::syn_ack_to(&syn, 7).emit(&IpSpec::new(server, client).ttl(57));
+        t.at(at + 10.0, reply.expect("syn-ack"));
+    }
+    t.write_pcap(Vec::new()).expect("pcap")
 }
 
 /// The trace's Info column is tshark's, field for field (tshark comes from Debian's package; CI installs it).
