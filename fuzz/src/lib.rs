@@ -67,7 +67,14 @@ pub fn parse_frame(data: &[u8]) {
     };
     let link = link(selector);
     let supported = usize::from(selector) % LINKS.len() < SUPPORTED_LINKS;
-    match synprobe_core::parse_frame(link, frame) {
+    let parsed = synprobe_core::parse_frame(link, frame);
+    // The direct path for Ethernet/IPv4/TCP frames gives what etherparse's lax slicing gives.
+    assert_eq!(
+        parsed,
+        synprobe_core::wire::parse_frame_lax(link, frame),
+        "the direct parse path and etherparse's differ"
+    );
+    match parsed {
         Ok(packet) => {
             assert!(supported, "{link} is not read, yet a frame parsed");
             check_packet(&packet);
