@@ -90,19 +90,15 @@ enum ReadEvent<'a> {
 }
 
 /// Read every frame of `reader`, counting times and filtered frames into `stats`, and hand on what
-/// [`ReadEvent`] lists. `keep_going` is asked before each frame. Returns the damage that stopped the reading.
+/// [`ReadEvent`] lists; `on` returns whether to read on. Returns the damage that stopped the reading.
 fn read_frames<R: Read>(
     reader: &mut CaptureReader<R>,
     filter: &mut Option<BpfFilter>,
     stats: &mut ReplayStats,
-    mut keep_going: impl FnMut() -> bool,
-    mut on: impl FnMut(ReadEvent<'_>),
+    mut on: impl FnMut(ReadEvent<'_>) -> bool,
 ) -> Option<CaptureError> {
     let mut frames_since_progress = 0u32;
     loop {
-        if !keep_going() {
-            return None;
-        }
         let frame = match reader.next_frame() {
             Ok(Some(f)) => f,
             Ok(None) => return None,
@@ -110,7 +106,9 @@ fn read_frames<R: Read>(
         };
         if stats.first_ts.is_none() {
             stats.first_ts = Some(frame.ts);
-            on(ReadEvent::First(frame.ts));
+            if !on(ReadEvent::First(frame.ts)) {
+                return None;
+            }
         }
         stats.last_ts = Some(frame.ts);
         if let Some(f) = filter.as_mut() {
@@ -119,11 +117,15 @@ fn read_frames<R: Read>(
                 continue;
             }
         }
-        on(ReadEvent::Frame(frame));
+        if !on(ReadEvent::Frame(frame)) {
+            return None;
+        }
         frames_since_progress += 1;
         if frames_since_progress >= 65_536 {
             frames_since_progress = 0;
-            on(ReadEvent::Progress(reader.bytes_read()));
+            if !on(ReadEvent::Progress(reader.bytes_read())) {
+                return None;
+            }
         }
     }
 }
@@ -170,20 +172,17 @@ pub fn replay<R: Read>(
     };
     // The callback below needs the stats too (`on_report` sees them): they are kept apart and merged.
     let mut read = ReplayStats::default();
-    let failure = read_frames(
-        reader,
-        &mut filter,
-        &mut read,
-        || true,
-        |r| match r {
+    let failure = read_frames(reader, &mut filter, &mut read, |r| {
+        match r {
             ReadEvent::First(ts) => stats.first_ts = Some(ts),
             ReadEvent::Frame(frame) => {
                 let _ = engine.push_frame(frame.link, frame.ts, frame.data, frame.orig_len);
                 deliver(&mut engine, &mut stats);
             }
             ReadEvent::Progress(bytes) => on_progress(bytes),
-        },
-    );
+        }
+        true
+    });
     stats.last_ts = read.last_ts;
     stats.filtered_out = read.filtered_out;
     engine.finish();
@@ -388,29 +387,18 @@ fn match_frames<R: Read>(
     let mut front = Front::new(options.engine.matcher);
     let mut out = Batcher::new(tx, emptied);
     let mut stats = ReplayStats::default();
-    let hung_up = std::cell::Cell::new(false);
-    let failure = read_frames(
-        reader,
-        &mut filter,
-        &mut stats,
-        || !hung_up.get(),
-        |r| {
-            match r {
-                ReadEvent::First(ts) => out.batch.first_ts = Some(ts),
-                ReadEvent::Frame(frame) => {
-                    let _ = front.push_frame(
-                        frame.link,
-                        frame.ts,
-                        frame.data,
-                        frame.orig_len,
-                        &mut out,
-                    );
-                }
-                ReadEvent::Progress(bytes) => out.batch.progress = Some(bytes),
+    let failure = read_frames(reader, &mut filter, &mut stats, |r| {
+        match r {
+            ReadEvent::First(ts) => out.batch.first_ts = Some(ts),
+            ReadEvent::Frame(frame) => {
+                let _ =
+                    front.push_frame(frame.link, frame.ts, frame.data, frame.orig_len, &mut out);
             }
-            hung_up.set(out.hung_up);
-        },
-    );
+            ReadEvent::Progress(bytes) => out.batch.progress = Some(bytes),
+        }
+        // The judging thread is gone (it panicked): stop reading.
+        !out.hung_up
+    });
     // End of input, as `Engine::finish` does it: what the matcher still holds, then every attempt in flight.
     front.drain(&mut out);
     let now = front.last_ts.unwrap_or_default();
