@@ -317,6 +317,17 @@ impl Analyzer {
     /// Take a closed attempt: learn from it, then judge whatever is ready.
     pub fn push(&mut self, attempt: Attempt) {
         self.learn(&attempt);
+        // The queue is a ring that is written all over: let it grow to what it can hold (max_pending + 1, the
+        // attempt just pushed) and no further, not to the next power of two.
+        if self.pending.len() == self.pending.capacity() {
+            let room = self.config.max_pending.saturating_add(1);
+            let more = self
+                .pending
+                .len()
+                .max(16)
+                .min(room.saturating_sub(self.pending.len()));
+            self.pending.reserve_exact(more.max(1));
+        }
         self.pending.push_back(attempt);
         self.release(false);
     }

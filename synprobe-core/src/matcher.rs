@@ -6,6 +6,7 @@
 //! flight, and by a hard cap beyond which the oldest attempts are evicted (and counted).
 
 mod flows;
+mod recent;
 mod slot;
 
 use std::collections::VecDeque;
@@ -17,7 +18,8 @@ use crate::time::{Duration, Timestamp};
 #[cfg(test)]
 use crate::wire::TcpFlags;
 use crate::wire::Transport;
-use flows::{FlowMap, FlowQueue};
+use flows::FlowQueue;
+use recent::Recent;
 use slot::{InFlight, Slot};
 
 /// How many frames of each kind an attempt keeps for its trace (counts are always complete).
@@ -94,8 +96,7 @@ pub struct Matcher {
     expiry: FlowQueue<Timestamp>,
     closed: VecDeque<ClosedAttempt>,
     /// Recently closed attempts (key → ISN), to tell late replies from strays; bounded in time and count.
-    recent: FlowMap<u32>,
-    recent_order: FlowQueue<Timestamp>,
+    recent: Recent,
     stats: MatchStats,
 }
 
@@ -112,10 +113,9 @@ impl Matcher {
             table: InFlight::new(),
             expiry: FlowQueue::new(),
             closed: VecDeque::new(),
-            recent: FlowMap::new(),
-            // Room for the count bound and a burst of closures: the queue is a ring, and a ring that grows
-            // past a power of two doubles (and is then written all over).
-            recent_order: FlowQueue::with_capacity(RECENT_MAX + RECENT_MAX / 8),
+            // Room beyond the count bound (enforced as time moves) for a burst of closures within one instant;
+            // past it the oldest are forgotten at once.
+            recent: Recent::new(RECENT_MAX + RECENT_MAX / 8),
             stats: MatchStats::default(),
         }
     }
@@ -137,13 +137,11 @@ impl Matcher {
 
     /// Move capture time to `now`: every attempt whose reply window ended before `now` is closed.
     pub fn advance(&mut self, now: Timestamp) {
-        while let Some(at) = self.recent_order.front_value() {
-            if at.plus(RECENT_HORIZON) >= now && self.recent_order.len() <= RECENT_MAX {
+        while let Some(at) = self.recent.front_at() {
+            if at.plus(RECENT_HORIZON) >= now && self.recent.len() <= RECENT_MAX {
                 break;
             }
-            if let Some((_, key)) = self.recent_order.pop_front() {
-                self.recent.remove(&key);
-            }
+            self.recent.pop_front();
         }
         while let Some(deadline) = self.expiry.front_value() {
             if deadline >= now {
@@ -239,7 +237,7 @@ impl Matcher {
                 if let Some(slot) = self.table.get_mut(&key) {
                     let exact = qt.seq == slot.isn().0;
                     Self::add_reply(&mut self.stats, slot, &key, *seen, kind, exact);
-                } else if self.recent.get(&key) == Some(&qt.seq) {
+                } else if self.recent.get(&key) == Some(qt.seq) {
                     self.stats.late_replies += 1;
                 } else if qt.flags.is_none_or(|f| f.is_syn_only()) {
                     self.rebuild_from_quote(key, &q, seen, kind);
@@ -462,8 +460,7 @@ impl Matcher {
     }
 
     fn push_closed(&mut self, key: FlowKey, slot: Slot, closure: Closure, at: Timestamp) {
-        self.recent.insert(key, slot.isn().0);
-        self.recent_order.push_back(at, key);
+        self.recent.insert(&key, slot.isn().0, at);
         self.closed.push_back(ClosedAttempt {
             key,
             slot,
@@ -717,6 +714,30 @@ mod tests {
             1,
             "past the 60 s horizon it is a stray"
         );
+    }
+
+    #[test]
+    fn a_reused_four_tuple_is_remembered_for_its_latest_attempt() {
+        let mut f = Feed::new(MatchConfig::default());
+        let (first, b1) = syn(80, 10);
+        let (second, b2) = syn(80, 20);
+        let synack = |s: &TcpSpec| {
+            TcpSpec::syn_ack_to(s, 99)
+                .emit(&ip().reversed())
+                .expect("build")
+        };
+        f.push(0, &b1);
+        f.push(10, &synack(&first));
+        // The same four-tuple again, 30 s later, with a new ISN (closed about 34 s in).
+        f.push(30_000, &b2);
+        f.push(30_010, &synack(&second));
+        // Another attempt moves time on: the second closes, while the first is still remembered.
+        f.push(40_000, &syn(81, 30).1);
+        // 65 s: the first closure has left the 60 s memory, the second has not.
+        f.push(65_000, &synack(&second));
+        f.push(65_001, &synack(&first));
+        assert_eq!(f.m.stats().late_replies, 1, "{:?}", f.m.stats());
+        assert_eq!(f.m.stats().stray_tcp, 1, "{:?}", f.m.stats());
     }
 
     #[test]

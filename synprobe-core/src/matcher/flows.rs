@@ -11,9 +11,9 @@ type Hasher = foldhash::fast::RandomState;
 
 /// An IPv4 four-tuple: client, server, client port << 16 | server port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-struct V4Key([u32; 3]);
+pub(super) struct V4Key(pub(super) [u32; 3]);
 
-fn pack(k: &FlowKey) -> Option<V4Key> {
+pub(super) fn pack(k: &FlowKey) -> Option<V4Key> {
     match (k.client, k.server) {
         (IpAddr::V4(c), IpAddr::V4(s)) => Some(V4Key([
             u32::from(c),
@@ -105,14 +105,7 @@ impl<T: Copy> FlowQueue<T> {
         }
     }
 
-    /// A queue with room for `n` entries before it grows.
-    pub(super) fn with_capacity(n: usize) -> Self {
-        FlowQueue {
-            items: VecDeque::with_capacity(n),
-            other: VecDeque::new(),
-        }
-    }
-
+    #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.items.len()
     }
