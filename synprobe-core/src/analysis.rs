@@ -9,11 +9,22 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
+use std::fmt;
 use std::net::IpAddr;
 
 use crate::model::{Attempt, Closure, HopCount, Reply, ReplyKind};
 use crate::time::Duration;
 use crate::verdict::{Confidence, Evidence, Judgement, Rejecter, Verdict};
+
+/// `format!` into a string with room for a typical sentence from the start: judging writes several sentences per
+/// attempt, and growing each from the size of its literal parts cost a reallocation or two apiece.
+macro_rules! sentence {
+    ($($arg:tt)*) => {{
+        let mut s = String::with_capacity(128);
+        let _ = fmt::Write::write_fmt(&mut s, format_args!($($arg)*));
+        s
+    }};
+}
 
 type Hasher = foldhash::fast::RandomState;
 
@@ -44,14 +55,18 @@ impl TtlReading {
         }
     }
 
-    fn describe(&self) -> String {
-        format!(
-            "TTL {} (initial {}, {} hop{} away)",
-            self.received,
-            self.initial,
-            self.hops.0,
-            if self.hops.0 == 1 { "" } else { "s" }
-        )
+    /// "TTL 50 (initial 64, 15 hops away)", written where it is used (no string of its own).
+    fn describe(&self) -> impl fmt::Display + '_ {
+        DisplayWith(move |f: &mut fmt::Formatter<'_>| {
+            write!(
+                f,
+                "TTL {} (initial {}, {} hop{} away)",
+                self.received,
+                self.initial,
+                self.hops.0,
+                if self.hops.0 == 1 { "" } else { "s" }
+            )
+        })
     }
 }
 
@@ -110,9 +125,9 @@ impl HopSet {
     }
     fn describe_hops(&self) -> String {
         if self.min == self.max {
-            format!("{}", self.min)
+            sentence!("{}", self.min)
         } else {
-            format!("{}-{}", self.min, self.max)
+            sentence!("{}-{}", self.min, self.max)
         }
     }
 }
@@ -439,8 +454,24 @@ fn judge(a: &Attempt, b: &ServerBaseline) -> Judgement {
     }
 }
 
-fn port_desc(a: &Attempt) -> String {
-    format!("{} port {}", a.probe.key.server, a.probe.key.server_port.0)
+/// "198.18.1.59 port 3306", written where it is used.
+fn port_desc(a: &Attempt) -> impl fmt::Display + '_ {
+    DisplayWith(move |f: &mut fmt::Formatter<'_>| {
+        write!(
+            f,
+            "{} port {}",
+            a.probe.key.server, a.probe.key.server_port.0
+        )
+    })
+}
+
+/// A value written by a closure.
+struct DisplayWith<F>(F);
+
+impl<F: Fn(&mut fmt::Formatter<'_>) -> fmt::Result> fmt::Display for DisplayWith<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (self.0)(f)
+    }
 }
 
 fn judge_open(a: &Attempt, r: &Reply, _b: &ServerBaseline) -> Judgement {
@@ -448,7 +479,7 @@ fn judge_open(a: &Attempt, r: &Reply, _b: &ServerBaseline) -> Judgement {
     let rtt = rtt_of(a, r);
     let mut evidence = vec![Evidence::new(
         "syn-ack",
-        format!("SYN-ACK from {} with {}", r.source(), reading.describe()),
+        sentence!("SYN-ACK from {} with {}", r.source(), reading.describe()),
         "the target's TCP stack accepted the connection: something listens on the port",
     )];
     if !r.exact {
@@ -468,7 +499,7 @@ fn judge_open(a: &Attempt, r: &Reply, _b: &ServerBaseline) -> Judgement {
     Judgement {
         verdict: Verdict::Open,
         confidence: if r.exact { Confidence::High } else { Confidence::Low },
-        headline: format!("{} is open: the host accepted the connection", port_desc(a)),
+        headline: sentence!("{} is open: the host accepted the connection", port_desc(a)),
         rejecter: None,
         target_hops: Some(reading.hops),
         rtt_ms: rtt.map(Duration::as_millis_f64),
@@ -486,11 +517,11 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
     let rtt = rtt_of(a, r);
     let mut evidence = vec![Evidence::new(
         "rst",
-        format!(
+        sentence!(
             "RST from {} with {}{}",
             r.source(),
             reading.describe(),
-            rtt.map_or(String::new(), |d| format!(
+            rtt.map_or(String::new(), |d| sentence!(
                 ", after {:.2} ms",
                 d.as_millis_f64()
             ))
@@ -507,7 +538,7 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
         if !s.has_initial(reading.initial) {
             evidence.push(Evidence::new(
                 "rst-initial-ttl-differs",
-                format!(
+                sentence!(
                     "the RST left its sender with TTL {}, the host's {} SYN-ACK(s) with TTL {}",
                     reading.initial,
                     s.count,
@@ -520,12 +551,12 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
             let closer = s.min - reading.hops.0;
             evidence.push(Evidence::new(
                 "rst-closer-than-synack",
-                format!(
+                sentence!(
                     "the RST came from {} hop(s) away, the host's SYN-ACKs from {} hop(s)",
                     reading.hops.0,
                     s.describe_hops()
                 ),
-                format!("a device {closer} hop(s) closer than the host forged the RST"),
+                sentence!("a device {closer} hop(s) closer than the host forged the RST"),
             ));
             let conf = if closer >= 2 {
                 Confidence::High
@@ -536,7 +567,7 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
         } else if reading.hops.0 > s.max {
             evidence.push(Evidence::new(
                 "rst-farther-than-synack",
-                format!(
+                sentence!(
                     "the RST came from {} hop(s) away, farther than the host's SYN-ACKs ({} hop(s))",
                     reading.hops.0,
                     s.describe_hops()
@@ -546,9 +577,10 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
         } else {
             evidence.push(Evidence::new(
                 "rst-same-distance",
-                format!(
+                sentence!(
                     "same distance ({} hop(s)) and initial TTL as the host's {} SYN-ACK(s)",
-                    reading.hops.0, s.count
+                    reading.hops.0,
+                    s.count
                 ),
                 "sent by the host itself: its TCP stack, or a firewall rule on the host",
             ));
@@ -573,7 +605,7 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
         // The host's echo replies and its other RSTs agree on one initial TTL; this RST has another.
         evidence.push(Evidence::new(
             "rst-initial-ttl-differs",
-            format!(
+            sentence!(
                 "the RST left its sender with TTL {}, the host's echo replies and its other RSTs with TTL {}",
                 reading.initial,
                 b.echo.describe_initials()
@@ -585,7 +617,7 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
     {
         evidence.push(Evidence::new(
             "rst-closer-than-echo",
-            format!(
+            sentence!(
                 "the RST came from {} hop(s) away, the host's echo replies from {} hop(s)",
                 reading.hops.0,
                 b.echo.describe_hops()
@@ -603,7 +635,7 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
         if far > reading.hops.0 {
             evidence.push(Evidence::new(
                 "rst-closer-than-other-rsts",
-                format!(
+                sentence!(
                     "other RSTs from this address came from {far} hop(s) away, this one from {}",
                     reading.hops.0
                 ),
@@ -621,7 +653,7 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
             if others > 0 {
                 evidence.push(Evidence::new(
                     "rst-consistent",
-                    format!("{others} other RST(s) from this address came from the same distance"),
+                    sentence!("{others} other RST(s) from this address came from the same distance"),
                     "consistent with the host's own stack, but no SYN-ACK to compare distances with",
                 ));
             }
@@ -645,7 +677,7 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
                 if p.zeroed > 0 && p.echoed == 0 && stack_echoes_elsewhere {
                     evidence.push(Evidence::new(
                         "port-tos-zero",
-                        format!(
+                        sentence!(
                             "a TOS-marked SYN to port {port} drew an RST with TOS 0, while the host's RSTs for other ports echo the TOS"
                         ),
                         "RSTs for this port come from a REJECT rule on the host, not from its stack",
@@ -656,7 +688,7 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
                 } else if p.echoed > 0 && p.zeroed == 0 {
                     evidence.push(Evidence::new(
                         "port-tos-echoed",
-                        format!("a TOS-marked SYN to port {port} drew an RST that echoed the TOS"),
+                        sentence!("a TOS-marked SYN to port {port} drew an RST that echoed the TOS"),
                         "the host's own stack answers for this port: a netfilter REJECT rule sends TOS 0",
                     ));
                     stack_signs += 1;
@@ -666,7 +698,7 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
         TosBehaviour::Echoed => {
             evidence.push(Evidence::new(
                 "rst-tos-echoed",
-                format!("the RST echoed the SYN's TOS 0x{:02x}", a.probe.tos),
+                sentence!("the RST echoed the SYN's TOS 0x{:02x}", a.probe.tos),
                 "a Linux stack's own RST echoes the TOS; netfilter's REJECT sends 0",
             ));
             stack_signs += 1;
@@ -677,7 +709,7 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
             });
             evidence.push(Evidence::new(
                 "rst-tos-zero",
-                format!("the RST has TOS 0 though the SYN carried 0x{:02x}", a.probe.tos),
+                sentence!("the RST has TOS 0 though the SYN carried 0x{:02x}", a.probe.tos),
                 if stack_echoes {
                     "other RSTs from this host echo the TOS: this one came from a REJECT rule, not the stack"
                 } else {
@@ -707,7 +739,7 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
         if label != 0 && forged.is_none() {
             evidence.push(Evidence::new(
                 "rst-flow-label",
-                format!("the RST carries IPv6 flow label 0x{label:05x}"),
+                sentence!("the RST carries IPv6 flow label 0x{label:05x}"),
                 "netfilter's REJECT sends flow label 0: a stack sent this one",
             ));
             stack_signs += 1;
@@ -717,7 +749,7 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
         let ack = r.seen.packet.tcp().map_or(0, |t| t.ack);
         evidence.push(Evidence::new(
             "rst-inexact-ack",
-            format!(
+            sentence!(
                 "the RST acknowledges {ack}, not the SYN's ISN+1 ({})",
                 a.probe.isn.expected_ack()
             ),
@@ -747,16 +779,16 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
                 at_target || r.source() == server && target_hops.is_some_and(|t| Some(t) == hops);
             let confidence = if r.exact { confidence } else { Confidence::Low };
             let headline = if at_target {
-                format!(
+                sentence!(
                     "{}: RST from a firewall rule on the host itself, not its TCP stack",
                     port_desc(a)
                 )
             } else {
-                format!(
+                sentence!(
                     "{}: RST forged by a firewall at hop {}{}, not by the host (it used the host's address)",
                     port_desc(a),
                     reading.hops.0,
-                    target_hops.map_or(String::new(), |t| format!(" in front of the host at hop {}", t.0))
+                    target_hops.map_or(String::new(), |t| sentence!(" in front of the host at hop {}", t.0))
                 )
             };
             Judgement {
@@ -799,7 +831,7 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
             Judgement {
                 verdict: Verdict::Closed,
                 confidence,
-                headline: format!(
+                headline: sentence!(
                     "{}: closed by the host's own TCP stack: nothing listens on that port and address",
                     port_desc(a)
                 ),
@@ -831,9 +863,9 @@ const FORGERY_CODES: [&str; 7] = [
 fn closed_steps(a: &Attempt) -> Vec<Cow<'static, str>> {
     let port = a.probe.key.server_port.0;
     vec![
-        format!("On {}: `ss -tlnp 'sport = :{port}'` shows whether anything listens on port {port}", a.probe.key.server).into(),
+        sentence!("On {}: `ss -tlnp 'sport = :{port}'` shows whether anything listens on port {port}", a.probe.key.server).into(),
         "If the service is stopped: `systemctl status <service>`, then its logs (`journalctl -u <service>`)".into(),
-        format!(
+        sentence!(
             "If it listens only on 127.0.0.1 or ::1 (`ss -tln` shows 127.0.0.1:{port}), bind it to 0.0.0.0/:: or the public address"
         ).into(),
         "On Windows a full listen backlog also answers RST (Linux drops the SYNs instead): check the service's accept loop".into(),
@@ -844,12 +876,12 @@ fn firewall_rst_steps(a: &Attempt, at_target: bool) -> Vec<Cow<'static, str>> {
     let port = a.probe.key.server_port.0;
     let mut v = Vec::new();
     if at_target {
-        v.push(format!(
+        v.push(sentence!(
             "On {}: look for a REJECT --reject-with tcp-reset rule for port {port}: `iptables -S | grep -i reject`, `nft list ruleset | grep -i reject`",
             a.probe.key.server
         ).into());
     } else {
-        v.push(format!(
+        v.push(sentence!(
             "On the device that sent the RST (see rejecter): look for a REJECT --reject-with tcp-reset rule for port {port} (`iptables -S`, `nft list ruleset`), or a firewall/IPS policy that resets connections"
         ).into());
         v.push("In a cloud: check security groups, network ACLs and load-balancer listeners on the path".into());
@@ -875,11 +907,11 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
         Some(reading.hops)
     };
     let who = if is_self {
-        format!("the sending host {src} itself")
+        sentence!("the sending host {src} itself")
     } else if is_target {
-        format!("the target {src} itself")
+        sentence!("the target {src} itself")
     } else {
-        format!("{src} at hop {}", reading.hops.0)
+        sentence!("{src} at hop {}", reading.hops.0)
     };
     let mut evidence = Vec::new();
     let quote_note = r
@@ -893,11 +925,12 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
             let tcp_bytes = q.transport_bytes;
             Evidence::new(
                 "icmp-quote",
-                format!(
+                sentence!(
                     "it quotes our SYN (TTL {} left of {}, {tcp_bytes} bytes of TCP)",
-                    q.ttl, a.probe.ttl.0
+                    q.ttl,
+                    a.probe.ttl.0
                 ),
-                format!("the SYN had crossed about {crossed} router(s) when it was turned back"),
+                sentence!("the SYN had crossed about {crossed} router(s) when it was turned back"),
             )
         });
     let (verdict, confidence, headline, mut steps) = match r.kind {
@@ -905,12 +938,12 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
             let text = code.description();
             evidence.push(Evidence::new(
                 "icmp-unreachable",
-                format!(
+                sentence!(
                     "ICMP destination unreachable ({text}) from {who}, {}",
                     reading.describe()
                 ),
                 match code.linux_source() {
-                    Some(src) => format!("typically produced by {src}"),
+                    Some(src) => sentence!("typically produced by {src}"),
                     None => "the packet could not be delivered".to_string(),
                 },
             ));
@@ -918,12 +951,12 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
                 (
                     Verdict::IcmpRejected,
                     Confidence::High,
-                    format!(
+                    sentence!(
                         "{}: rejected by a firewall rule on the sending host {src} itself (ICMP {text}); the SYN never left it",
                         port_desc(a)
                     ),
                     vec![
-                        format!("On {src}: look for a REJECT rule in the OUTPUT chain: `iptables -S OUTPUT`, `ip6tables -S OUTPUT`, `nft list ruleset`").into(),
+                        sentence!("On {src}: look for a REJECT rule in the OUTPUT chain: `iptables -S OUTPUT`, `ip6tables -S OUTPUT`, `nft list ruleset`").into(),
                         "Local security software (a host firewall, a container or VPN policy) can install such rules".into(),
                     ],
                 )
@@ -931,9 +964,9 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
                 (
                     Verdict::IcmpRejected,
                     Confidence::High,
-                    format!("{}: rejected by {who} with ICMP {text}", port_desc(a)),
+                    sentence!("{}: rejected by {who} with ICMP {text}", port_desc(a)),
                     vec![
-                        format!(
+                        sentence!(
                             "On {src}: find the REJECT rule (`iptables -S | grep REJECT`, `ip6tables -S`, `nft list ruleset`) or a `prohibit` route (`ip route show type prohibit`)"
                         ).into(),
                         "A REJECT rule answers at once; if the port must be reachable, allow it before that rule".into(),
@@ -943,10 +976,10 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
                 (
                     Verdict::Unreachable,
                     Confidence::High,
-                    format!("{}: unreachable, {who} reports {text}", port_desc(a)),
+                    sentence!("{}: unreachable, {who} reports {text}", port_desc(a)),
                     vec![
-                        format!("On {src}: `ip route get {server}` shows which route (or `unreachable` route) applies").into(),
-                        format!("If the route is right: is {server} up, and does it answer ARP/neighbour discovery (`ip neigh`) on its link?").into(),
+                        sentence!("On {src}: `ip route get {server}` shows which route (or `unreachable` route) applies").into(),
+                        sentence!("If the route is right: is {server} up, and does it answer ARP/neighbour discovery (`ip neigh`) on its link?").into(),
                     ],
                 )
             }
@@ -955,9 +988,9 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
             let deliberate = a.probe.ttl.0 < 30;
             evidence.push(Evidence::new(
                 "time-exceeded",
-                format!("ICMP time exceeded from {who}, {}", reading.describe()),
+                sentence!("ICMP time exceeded from {who}, {}", reading.describe()),
                 if deliberate {
-                    format!(
+                    sentence!(
                         "the SYN was sent with TTL {}: a deliberate TTL-limited probe (traceroute), not a verdict on the port",
                         a.probe.ttl.0
                     )
@@ -972,8 +1005,8 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
                 } else {
                     Confidence::Medium
                 },
-                format!("{}: the SYN expired in transit at {who}", port_desc(a)),
-                vec![format!(
+                sentence!("{}: the SYN expired in transit at {who}", port_desc(a)),
+                vec![sentence!(
                     "Trace the path (`mtr -T -P {} {server}`) and look for a loop",
                     a.probe.key.server_port.0
                 )
@@ -984,7 +1017,7 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
             let e = r.seen.packet.icmp_error();
             evidence.push(Evidence::new(
                 "icmp-error",
-                format!(
+                sentence!(
                     "ICMP error type {} code {} from {who}",
                     e.map_or(0, |e| e.icmp_type),
                     e.map_or(0, |e| e.code)
@@ -994,11 +1027,11 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
             (
                 Verdict::Unreachable,
                 Confidence::Low,
-                format!(
+                sentence!(
                     "{}: an ICMP error from {who} turned the SYN back",
                     port_desc(a)
                 ),
-                vec![format!("Check the path MTU and routing towards {server}").into()],
+                vec![sentence!("Check the path MTU and routing towards {server}").into()],
             )
         }
     };
@@ -1046,7 +1079,7 @@ fn judge_silence(a: &Attempt, b: &ServerBaseline) -> Judgement {
     let span = a.last_syn.since(a.probe.ts);
     let mut evidence = vec![Evidence::new(
         "silence",
-        format!(
+        sentence!(
             "{} SYN(s) over {:.1} s, no reply within {:.1} s of the last",
             a.syn_count,
             span.as_secs_f64(),
@@ -1062,7 +1095,7 @@ fn judge_silence(a: &Attempt, b: &ServerBaseline) -> Judgement {
     if let Some(h) = b.target_hops() {
         evidence.push(Evidence::new(
             "host-answers-elsewhere",
-            format!(
+            sentence!(
                 "the host answered other SYNs in this capture ({} hop(s) away)",
                 h.0
             ),
@@ -1075,7 +1108,7 @@ fn judge_silence(a: &Attempt, b: &ServerBaseline) -> Judgement {
     if a.closure == Closure::EndOfInput {
         evidence.push(Evidence::new(
             "capture-ended",
-            format!(
+            sentence!(
                 "the capture ended {:.1} s after the last SYN",
                 waited.as_secs_f64()
             ),
@@ -1094,7 +1127,7 @@ fn judge_silence(a: &Attempt, b: &ServerBaseline) -> Judgement {
     Judgement {
         verdict: Verdict::Filtered,
         confidence,
-        headline: format!("{}: filtered, every SYN went unanswered", port_desc(a)),
+        headline: sentence!("{}: filtered, every SYN went unanswered", port_desc(a)),
         rejecter: None,
         target_hops: b.target_hops(),
         rtt_ms: None,
@@ -1102,7 +1135,7 @@ fn judge_silence(a: &Attempt, b: &ServerBaseline) -> Judgement {
         next_steps: vec![
             "A DROP rule, a blackhole route, or a host that is down behind a router that sends no ICMP".into(),
             "On a Linux host, a full listen backlog drops SYNs silently too: `nstat -az TcpExtListenOverflows TcpExtListenDrops`, and Recv-Q against Send-Q in `ss -tln`".into(),
-            format!(
+            sentence!(
                 "Run `sudo synprobe {} {}` live: its TTL walk shows after which hop the SYNs vanish",
                 a.probe.key.server, a.probe.key.server_port.0
             )
