@@ -5,6 +5,7 @@
 //! are absorbed, then it is handed out through [`Matcher::pop_closed`]. Memory is bounded by the attempts in
 //! flight, and by a hard cap beyond which the oldest attempts are evicted (and counted).
 
+mod expiry;
 mod flows;
 mod recent;
 mod slot;
@@ -18,7 +19,7 @@ use crate::time::{Duration, Timestamp};
 #[cfg(test)]
 use crate::wire::TcpFlags;
 use crate::wire::Transport;
-use flows::FlowQueue;
+use expiry::Expiry;
 use recent::Recent;
 use slot::{InFlight, Slot};
 
@@ -92,8 +93,8 @@ pub struct Matcher {
     config: MatchConfig,
     /// The attempts in flight, stored compactly (see the `slot` module).
     table: InFlight,
-    /// (deadline, key) in the order SYNs arrived; stale entries are skipped when popped.
-    expiry: FlowQueue<Timestamp>,
+    /// (deadline, key), earliest first; stale entries are skipped when popped.
+    expiry: Expiry,
     closed: VecDeque<ClosedAttempt>,
     /// Recently closed attempts (key → ISN), to tell late replies from strays; bounded in time and count.
     recent: Recent,
@@ -111,7 +112,7 @@ impl Matcher {
         Matcher {
             config,
             table: InFlight::new(),
-            expiry: FlowQueue::new(),
+            expiry: Expiry::new(),
             closed: VecDeque::new(),
             // Room beyond the count bound (enforced as time moves) for a burst of closures within one instant;
             // past it the oldest are forgotten at once.
@@ -143,11 +144,11 @@ impl Matcher {
             }
             self.recent.pop_front();
         }
-        while let Some(deadline) = self.expiry.front_value() {
+        while let Some(deadline) = self.expiry.first() {
             if deadline >= now {
                 break;
             }
-            if let Some((_, key)) = self.expiry.pop_front() {
+            if let Some((_, key)) = self.expiry.pop() {
                 self.close_if_due(key, deadline, Closure::TimedOut, deadline);
             }
         }
@@ -273,7 +274,7 @@ impl Matcher {
             if let Some(a) = self.closed.pop_front() {
                 return Some(a);
             }
-            if let Some((deadline, key)) = self.expiry.pop_front() {
+            if let Some((deadline, key)) = self.expiry.pop() {
                 // The reply window may have passed even if the wait for more retransmissions had not.
                 let closure = match self.table.get(&key) {
                     Some(slot) if slot.last_syn.plus(timeout) < now => Closure::TimedOut,
@@ -347,7 +348,7 @@ impl Matcher {
                 // one, so a burst of retransmissions within one instant does not grow the queue.
                 if deadline > slot.deadline {
                     slot.deadline = deadline;
-                    self.expiry.push_back(deadline, key);
+                    self.expiry.push(deadline, key);
                 }
                 return;
             }
@@ -374,7 +375,7 @@ impl Matcher {
         // The superseded attempt's entry for this four-tuple is still queued; with the same deadline it serves
         // the new attempt too (many new ISNs within one instant do not grow the queue).
         if superseded_deadline != Some(deadline) {
-            self.expiry.push_back(deadline, key);
+            self.expiry.push(deadline, key);
         }
         self.stats.attempts += 1;
         self.stats.peak_in_flight = self.stats.peak_in_flight.max(self.table.len() as u64);
@@ -411,14 +412,14 @@ impl Matcher {
         let mut slot = Slot::rebuilt(&probe, seen.ts, deadline);
         Self::add_reply(&mut self.stats, &mut slot, &key, *seen, kind, true);
         self.table.insert(key, slot);
-        self.expiry.push_back(deadline, key);
+        self.expiry.push(deadline, key);
         self.stats.peak_in_flight = self.stats.peak_in_flight.max(self.table.len() as u64);
     }
 
     /// Evict the oldest attempts until there is room for one more under [`MatchConfig::max_in_flight`].
     fn make_room(&mut self, now: Timestamp) {
         while self.table.len() >= self.config.max_in_flight {
-            let Some((old_deadline, old_key)) = self.expiry.pop_front() else {
+            let Some((old_deadline, old_key)) = self.expiry.pop() else {
                 break;
             };
             if self.close_if_due(old_key, old_deadline, Closure::Evicted, now) {
@@ -738,6 +739,32 @@ mod tests {
         f.push(65_001, &synack(&first));
         assert_eq!(f.m.stats().late_replies, 1, "{:?}", f.m.stats());
         assert_eq!(f.m.stats().stray_tcp, 1, "{:?}", f.m.stats());
+    }
+
+    #[test]
+    fn a_long_backoff_does_not_hold_back_the_attempts_behind_it() {
+        // One client retries a silent port with Linux's backoff (1, 2, 4, 8, 16 s), each retry pushing its
+        // attempt's deadline out, while ten answered attempts a second go to other ports.
+        let mut f = Feed::new(MatchConfig::default());
+        let (_, silent) = syn(9, 7);
+        let retries = [0, 1_000, 3_000, 7_000, 15_000, 31_000];
+        let mut most = 0;
+        for i in 0..400u16 {
+            let ms = i64::from(i) * 100;
+            if retries.contains(&ms) {
+                f.push(ms, &silent);
+            }
+            let (s, b) = syn(1000 + i, 100 + u32::from(i));
+            f.push(ms, &b);
+            let synack = TcpSpec::syn_ack_to(&s, 9).emit(&ip().reversed());
+            f.push(ms + 1, &synack.expect("build"));
+            most = most.max(f.m.in_flight());
+        }
+        // Each answered attempt waits 4 s after its SYN (3 s for replies, 1 s for a retransmission): about 40
+        // are in flight at once, plus the silent one. In push order, attempts queued behind the silent one's
+        // later deadlines stayed until those passed (201 at once here).
+        assert!(most <= 42, "{most} attempts in flight at once");
+        assert_eq!(f.m.stats().evicted, 0);
     }
 
     #[test]
