@@ -348,7 +348,7 @@ impl Matcher {
                 // one, so a burst of retransmissions within one instant does not grow the queue.
                 if deadline > slot.deadline {
                     slot.deadline = deadline;
-                    self.expiry.push(deadline, key);
+                    self.expiry.push(deadline, key, seen.ts);
                 }
                 return;
             }
@@ -375,7 +375,7 @@ impl Matcher {
         // The superseded attempt's entry for this four-tuple is still queued; with the same deadline it serves
         // the new attempt too (many new ISNs within one instant do not grow the queue).
         if superseded_deadline != Some(deadline) {
-            self.expiry.push(deadline, key);
+            self.expiry.push(deadline, key, seen.ts);
         }
         self.stats.attempts += 1;
         self.stats.peak_in_flight = self.stats.peak_in_flight.max(self.table.len() as u64);
@@ -412,7 +412,7 @@ impl Matcher {
         let mut slot = Slot::rebuilt(&probe, seen.ts, deadline);
         Self::add_reply(&mut self.stats, &mut slot, &key, *seen, kind, true);
         self.table.insert(key, slot);
-        self.expiry.push(deadline, key);
+        self.expiry.push(deadline, key, seen.ts);
         self.stats.peak_in_flight = self.stats.peak_in_flight.max(self.table.len() as u64);
     }
 

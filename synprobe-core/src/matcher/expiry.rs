@@ -1,9 +1,11 @@
 //! When each attempt in flight is due to close, earliest deadline first.
 //!
-//! Nearly every deadline is pushed in order: a first SYN's is its time plus a fixed wait, and frames come in
-//! time order. Those go to a first-in first-out queue. The others (a retransmission pushes its attempt's
-//! deadline out by its sender's backoff, an ICMP error rebuilds an attempt with a shorter wait, a capture's
-//! clock steps back) go to a binary heap. Popping takes the earlier of the two fronts.
+//! Deadlines come in a few kinds, each a fixed wait after the frame that set it: a first SYN's is the reply
+//! window and 1 s after it; an answered attempt's retransmission, and an attempt rebuilt from an ICMP error, the
+//! reply window. Frames come in time order, so deadlines of one wait are pushed in order: each wait gets a
+//! first-in first-out lane of its own (a few lanes, reused once emptied). The rest (a silent attempt's
+//! retransmission waits for its sender's next backoff, which varies; a capture's clock stepping back) go to a
+//! binary heap. Popping takes the earliest of the fronts.
 //!
 //! A single queue in push order (as before) let one attempt waiting out a long backoff hold back the closing of
 //! every attempt queued after it: with a Linux client retrying for a minute, a minute's worth of attempts stayed
@@ -14,7 +16,7 @@ use std::collections::BinaryHeap;
 
 use super::flows::FlowQueue;
 use crate::model::FlowKey;
-use crate::time::Timestamp;
+use crate::time::{Duration, Timestamp};
 
 /// A deadline pushed out of order.
 #[derive(Debug)]
@@ -49,18 +51,32 @@ impl Ord for Late {
 /// order). Entries whose attempt has since moved its deadline stay queued; the matcher skips them.
 #[derive(Debug)]
 pub(super) struct Expiry {
-    in_order: FlowQueue<Timestamp>,
-    /// The last deadline pushed to `in_order`.
-    last: Option<Timestamp>,
+    lanes: [Lane; LANES],
     late: BinaryHeap<Reverse<Late>>,
     seq: u64,
 }
 
+/// A queue of deadlines that never decrease, all set the same wait after their frame.
+#[derive(Debug)]
+struct Lane {
+    queue: FlowQueue<Timestamp>,
+    /// The wait, while the lane holds anything.
+    wait: Option<Duration>,
+    /// The last deadline pushed.
+    last: Timestamp,
+}
+
+/// In-order lanes: enough for the fixed waits above and a few more.
+const LANES: usize = 4;
+
 impl Expiry {
     pub(super) fn new() -> Self {
         Expiry {
-            in_order: FlowQueue::new(),
-            last: None,
+            lanes: std::array::from_fn(|_| Lane {
+                queue: FlowQueue::new(),
+                wait: None,
+                last: Timestamp(i64::MIN),
+            }),
             late: BinaryHeap::new(),
             seq: 0,
         }
@@ -68,52 +84,72 @@ impl Expiry {
 
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
-        self.in_order.len() + self.late.len()
+        self.lanes.iter().map(|l| l.queue.len()).sum::<usize>() + self.late.len()
     }
 
-    pub(super) fn push(&mut self, deadline: Timestamp, key: FlowKey) {
-        if self.last.is_none_or(|last| deadline >= last) {
-            self.in_order.push_back(deadline, key);
-            self.last = Some(deadline);
-        } else {
-            self.late.push(Reverse(Late {
-                deadline,
-                seq: self.seq,
-                key,
-            }));
-            self.seq += 1;
+    /// Queue `deadline` for `key`, set by a frame at `now`.
+    pub(super) fn push(&mut self, deadline: Timestamp, key: FlowKey, now: Timestamp) {
+        let wait = deadline.since(now);
+        let lane = match self.lanes.iter().position(|l| l.wait == Some(wait)) {
+            Some(i) => Some(i),
+            None => self.lanes.iter().position(|l| l.wait.is_none()),
+        };
+        match lane.and_then(|i| self.lanes.get_mut(i)) {
+            Some(lane) if lane.wait.is_none() || deadline >= lane.last => {
+                lane.queue.push_back(deadline, key);
+                lane.wait = Some(wait);
+                lane.last = deadline;
+            }
+            _ => {
+                self.late.push(Reverse(Late {
+                    deadline,
+                    seq: self.seq,
+                    key,
+                }));
+                self.seq += 1;
+            }
         }
+    }
+
+    /// The earliest deadline, and where it is (a lane, or the heap as `LANES`); the first lane on a tie, the heap
+    /// last.
+    fn front(&self) -> Option<(Timestamp, usize)> {
+        let mut front = self.late.peek().map(|Reverse(l)| (l.deadline, LANES));
+        for (i, lane) in self.lanes.iter().enumerate().rev() {
+            if let Some(d) = lane.queue.front_value() {
+                if front.is_none_or(|(f, _)| d <= f) {
+                    front = Some((d, i));
+                }
+            }
+        }
+        front
     }
 
     /// The earliest deadline.
     pub(super) fn first(&self) -> Option<Timestamp> {
-        match (self.in_order.front_value(), self.late.peek()) {
-            (Some(a), Some(Reverse(b))) => Some(a.min(b.deadline)),
-            (a, b) => a.or(b.map(|Reverse(l)| l.deadline)),
-        }
+        self.front().map(|(d, _)| d)
     }
 
     /// Take the entry with the earliest deadline.
     pub(super) fn pop(&mut self) -> Option<(Timestamp, FlowKey)> {
-        let from_heap = match (self.in_order.front_value(), self.late.peek()) {
-            (Some(a), Some(Reverse(b))) => b.deadline < a,
-            (None, Some(_)) => true,
-            _ => false,
-        };
-        if from_heap {
-            self.late.pop().map(|Reverse(l)| (l.deadline, l.key))
-        } else {
-            let popped = self.in_order.pop_front();
-            if self.in_order.front_value().is_none() {
-                self.last = None;
+        let (_, at) = self.front()?;
+        match self.lanes.get_mut(at) {
+            Some(lane) => {
+                let popped = lane.queue.pop_front();
+                if lane.queue.front_value().is_none() {
+                    lane.wait = None;
+                }
+                popped
             }
-            popped
+            None => self.late.pop().map(|Reverse(l)| (l.deadline, l.key)),
         }
     }
 
     /// Give memory back once everything has closed.
     pub(super) fn shrink_to_fit(&mut self) {
-        self.in_order.shrink_to_fit();
+        for lane in &mut self.lanes {
+            lane.queue.shrink_to_fit();
+        }
         self.late.shrink_to_fit();
     }
 }
@@ -135,17 +171,24 @@ mod tests {
     }
 
     proptest! {
-        /// Whatever the order of pushes (mostly rising, with some out of order) and pops, entries come out earliest
-        /// deadline first, equal deadlines in the order they were pushed into the same structure, none lost.
+        /// Whatever the waits (a few fixed ones, odd ones, some set by a clock that steps back) and the mix of pushes
+        /// and pops, entries come out earliest deadline first, none lost.
         #[test]
-        fn pops_earliest_first(ops in proptest::collection::vec((0i64..50, any::<bool>(), 0u8..3), 0..300)) {
+        fn pops_earliest_first(ops in proptest::collection::vec((0i64..50, 0u8..8, 0i64..40, 0u8..3), 0..300)) {
             let mut e = Expiry::new();
             let mut model: Vec<(Timestamp, u16)> = Vec::new();
             let mut t = 0i64;
-            for (i, (step, back, pops)) in ops.into_iter().enumerate() {
+            for (i, (step, kind, odd, pops)) in ops.into_iter().enumerate() {
                 t += step;
-                let deadline = Timestamp(if back { t - step * 3 } else { t });
-                e.push(deadline, key(i as u16));
+                let (now, wait) = match kind {
+                    0..=2 => (t, 400),
+                    3 | 4 => (t, 300),
+                    5 => (t, 300 + odd),
+                    6 => (t - odd, 400),
+                    _ => (t, odd),
+                };
+                let deadline = Timestamp(now + wait);
+                e.push(deadline, key(i as u16), Timestamp(now));
                 model.push((deadline, i as u16));
                 for _ in 0..pops {
                     let first = e.first();
@@ -153,7 +196,7 @@ mod tests {
                     prop_assert_eq!(Some(d), first);
                     let min = model.iter().map(|m| m.0).min();
                     prop_assert_eq!(Some(d), min, "not the earliest deadline");
-                    let at = model.iter().position(|m| m.1 == k.client_port.0);
+                    let at = model.iter().position(|m| m.1 == k.client_port.0 && m.0 == d);
                     prop_assert!(at.is_some());
                     model.remove(at.unwrap_or(0));
                 }
