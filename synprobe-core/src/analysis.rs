@@ -477,11 +477,11 @@ impl<F: Fn(&mut fmt::Formatter<'_>) -> fmt::Result> fmt::Display for DisplayWith
 fn judge_open(a: &Attempt, r: &Reply, _b: &ServerBaseline) -> Judgement {
     let reading = TtlReading::of(r.seen.packet.ip.ttl);
     let rtt = rtt_of(a, r);
-    let mut evidence = vec![Evidence::new(
+    let mut evidence = evidence_list(Evidence::new(
         "syn-ack",
         sentence!("SYN-ACK from {} with {}", r.source(), reading.describe()),
         "the target's TCP stack accepted the connection: something listens on the port",
-    )];
+    ));
     if !r.exact {
         evidence.push(Evidence::new(
             "inexact-ack",
@@ -515,7 +515,7 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
     let ip = &r.seen.packet.ip;
     let reading = TtlReading::of(ip.ttl);
     let rtt = rtt_of(a, r);
-    let mut evidence = vec![Evidence::new(
+    let mut evidence = evidence_list(Evidence::new(
         "rst",
         sentence!(
             "RST from {} with {}{}",
@@ -527,7 +527,7 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
             ))
         ),
         "something refused the SYN with a TCP reset",
-    )];
+    ));
     // (confidence, same distance as the target?) of the strongest sign of forgery.
     let mut forged: Option<(Confidence, bool)> = None;
     let mut stack_signs = 0u32;
@@ -860,6 +860,13 @@ const FORGERY_CODES: [&str; 7] = [
     "rst-flow-label-zero",
 ];
 
+/// A judgement's evidence, starting with `first`, with room for the few more most judgements add.
+fn evidence_list(first: Evidence) -> Vec<Evidence> {
+    let mut v = Vec::with_capacity(4);
+    v.push(first);
+    v
+}
+
 fn closed_steps(a: &Attempt) -> Vec<Cow<'static, str>> {
     let port = a.probe.key.server_port.0;
     vec![
@@ -874,7 +881,7 @@ fn closed_steps(a: &Attempt) -> Vec<Cow<'static, str>> {
 
 fn firewall_rst_steps(a: &Attempt, at_target: bool) -> Vec<Cow<'static, str>> {
     let port = a.probe.key.server_port.0;
-    let mut v = Vec::new();
+    let mut v = Vec::with_capacity(3);
     if at_target {
         v.push(sentence!(
             "On {}: look for a REJECT --reject-with tcp-reset rule for port {port}: `iptables -S | grep -i reject`, `nft list ruleset | grep -i reject`",
@@ -913,7 +920,7 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
     } else {
         sentence!("{src} at hop {}", reading.hops.0)
     };
-    let mut evidence = Vec::new();
+    let mut evidence = Vec::with_capacity(4);
     let quote_note = r
         .seen
         .packet
@@ -1077,7 +1084,7 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
 fn judge_silence(a: &Attempt, b: &ServerBaseline) -> Judgement {
     let waited = a.closed_at.since(a.last_syn);
     let span = a.last_syn.since(a.probe.ts);
-    let mut evidence = vec![Evidence::new(
+    let mut evidence = evidence_list(Evidence::new(
         "silence",
         sentence!(
             "{} SYN(s) over {:.1} s, no reply within {:.1} s of the last",
@@ -1086,7 +1093,7 @@ fn judge_silence(a: &Attempt, b: &ServerBaseline) -> Judgement {
             waited.as_secs_f64()
         ),
         "something dropped the SYNs or the replies without a word",
-    )];
+    ));
     let mut confidence = if a.syn_count >= 2 {
         Confidence::Medium
     } else {

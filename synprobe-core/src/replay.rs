@@ -225,9 +225,9 @@ impl Batch {
 
 /// Steps per batch: enough that handing a batch over costs little per step, few enough that the judging thread
 /// starts early and the batches in the channel take little memory.
-const BATCH_STEPS: usize = 1024;
+const BATCH_STEPS: usize = 256;
 /// Attempts per batch (each is a few hundred bytes).
-const BATCH_ATTEMPTS: usize = 256;
+const BATCH_ATTEMPTS: usize = 64;
 /// Batches in the channel: the matching thread waits when the judging thread falls this far behind.
 const BATCHES_IN_FLIGHT: usize = 4;
 
