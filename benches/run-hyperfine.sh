@@ -9,10 +9,12 @@
 #    libpcap loop on the 5 M file; tcpdump with a SYN/RST/ICMP filter on the 5 M file (written to /dev/null);
 #    tshark with the equivalent display filter on the 500 k file; synprobe on the 500 k file and on the 1 M
 #    pcapng file; and synprobe on the 5 M file with every report left out by --host (analysis without output).
-# 5. Peak RSS of each (/usr/bin/time -v), and synprobe's on the 1 M and 5 M files.
+# 5. Peak RSS of each (/usr/bin/time -v), and synprobe's on the 1 M and 5 M files; with LONG=1, also on a
+#    20,000,000-frame file (about 10 GB, generated and checked against its truth too) to show that memory does
+#    not grow with the length of the capture.
 # 6. Prints a table: seconds, frames/s, ratios against the libpcap loop and tshark, peak RSS.
 #
-# Usage: benches/run-hyperfine.sh            (DIR=/tmp/synprobe-bench RUNS=5 WARMUP=1 to change)
+# Usage: benches/run-hyperfine.sh            (DIR=/tmp/synprobe-bench RUNS=5 WARMUP=1 LONG=1 to change)
 # Needs: cargo, gcc, libpcap-dev, hyperfine, tcpdump, tshark (editcap), GNU time, python3.
 # Delete $DIR afterwards: the files are large and are not part of the repository.
 set -euo pipefail
@@ -131,9 +133,16 @@ done
 rss synprobe-1m "$SYNPROBE replay --json $DIR/1m.pcap > /dev/null"
 rss synprobe-1m-text "$SYNPROBE replay $DIR/1m.pcap > /dev/null"
 rss synprobe-5m-text "$SYNPROBE replay $DIR/5m.pcap > /dev/null"
+long=()
+if [ "${LONG:-0}" = 1 ]; then
+    gen 20000000 20m
+    check "$DIR/20m.pcap" "$DIR/20m.truth.json"
+    rss synprobe-20m "$SYNPROBE replay --json $DIR/20m.pcap > /dev/null"
+    long=(synprobe-20m)
+fi
 
 echo "== results"
-python3 - "$DIR/hyperfine.json" "$DIR/rss.tsv" "${names[*]}" "${frames[*]}" <<'EOF'
+python3 - "$DIR/hyperfine.json" "$DIR/rss.tsv" "${names[*]}" "${frames[*]}" "${long[*]}" <<'EOF'
 import json, sys
 results = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
 rss = dict(line.split("\t") for line in open(sys.argv[2]).read().split("\n") if line)
@@ -146,7 +155,7 @@ for n in frames:
     print(f"{n:<20} {frames[n]:>9} {r['mean']:>8.3f} {r['stddev']:>6.3f} {r['min']:>7.3f} {pps[n] / 1e6:>10.3f} "
           f"{pps[n] / pps['libpcap-count-5m']:>9.3f} {pps[n] / pps['tshark-500k']:>9.1f} "
           f"{int(rss[n]) / 1024:>12.1f}")
-for n in ("synprobe-1m", "synprobe-1m-text", "synprobe-5m-text"):
+for n in ("synprobe-1m", "synprobe-1m-text", "synprobe-5m-text", *sys.argv[5].split()):
     print(f"{n:<20} peak RSS {int(rss[n]) / 1024:.1f} MiB")
 EOF
 echo "(raw: $DIR/hyperfine.json, $DIR/hyperfine.md, $DIR/rss.tsv; delete $DIR when done)"
