@@ -123,12 +123,15 @@ impl HopSet {
             .collect();
         names.join("/")
     }
-    fn describe_hops(&self) -> String {
-        if self.min == self.max {
-            sentence!("{}", self.min)
-        } else {
-            sentence!("{}-{}", self.min, self.max)
-        }
+    /// "8" or "7-9", written where it is used.
+    fn describe_hops(&self) -> impl fmt::Display + '_ {
+        DisplayWith(move |f: &mut fmt::Formatter<'_>| {
+            if self.min == self.max {
+                write!(f, "{}", self.min)
+            } else {
+                write!(f, "{}-{}", self.min, self.max)
+            }
+        })
     }
 }
 
