@@ -3,7 +3,7 @@
 //! Fed frames in capture order with [`Matcher::observe`]; time only moves when a frame says so. An attempt
 //! stays in the table until its reply window (the timeout after its last SYN) has passed, so late duplicates
 //! are absorbed, then it is handed out through [`Matcher::pop_closed`]. Memory is bounded by the attempts in
-//! flight, and by a hard cap beyond which the oldest attempts are evicted (and counted).
+//! flight, and by a hard cap beyond which the attempts due to close first are closed early (evicted, and counted).
 
 mod expiry;
 mod flows;
@@ -33,7 +33,8 @@ const KEEP_CLIENT_FRAMES: usize = 4;
 pub struct MatchConfig {
     /// How long after its last SYN an attempt waits for replies before it is resolved (default 3 s).
     pub timeout: Duration,
-    /// The most attempts kept in flight; beyond it the oldest is evicted (default 262,144).
+    /// The most attempts kept in flight; beyond it the attempt due to close first (earliest deadline, the oldest
+    /// of equal waits) is evicted (default 262,144).
     pub max_in_flight: usize,
     /// Keep an unanswered attempt open for one more backoff interval of its sender (twice the last gap between
     /// its SYNs plus 1 s, at most 64 s; 1 s after a lone SYN), so that SYN retransmissions (Windows retries after
@@ -416,7 +417,8 @@ impl Matcher {
         self.stats.peak_in_flight = self.stats.peak_in_flight.max(self.table.len() as u64);
     }
 
-    /// Evict the oldest attempts until there is room for one more under [`MatchConfig::max_in_flight`].
+    /// Evict the attempts due to close first until there is room for one more under
+    /// [`MatchConfig::max_in_flight`].
     fn make_room(&mut self, now: Timestamp) {
         while self.table.len() >= self.config.max_in_flight {
             let Some((old_deadline, old_key)) = self.expiry.pop() else {
