@@ -2,8 +2,15 @@
 //!
 //! It holds tens of thousands of entries for the whole of a replay. As a `HashMap<FlowKey, u32>` beside a queue
 //! of closures it took about 45 bytes an entry (more while the map grew). Here each entry is stored once, in
-//! the queue (24 bytes: the packed IPv4 four-tuple, the ISN and the time), and the look-up table holds only
-//! 4-byte sequence numbers into the queue. Keys that are not IPv4 (rare) sit in a side queue in the same order.
+//! the queue (24 bytes: the packed IPv4 four-tuple, the ISN and the time), and look-up tables hold only 4-byte
+//! sequence numbers into the queue. Keys that are not IPv4 (rare) sit in a side queue in the same order.
+//!
+//! Every closed attempt goes in and, later, out: once per closure, while look-ups are rare (only replies that
+//! match nothing in flight). So the look-up tables are generations of [`GENERATION`] consecutive sequence
+//! numbers each: an entry goes into the newest, small enough to stay in the cache, and leaves with its whole
+//! generation once every entry of it has left the queue, instead of costing a probe of one large table on the
+//! way in and another on the way out. A look-up asks the generations newest first, and skips sequence numbers
+//! that have already left the queue.
 
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
@@ -37,10 +44,20 @@ pub(super) struct Recent {
     /// Sequence number of `entries.front()` and of `other.front()`; they count up, wrapping.
     front: u32,
     other_front: u32,
-    /// Sequence numbers of the entries, found by key. At most one per key: the latest closure.
-    index: HashTable<u32>,
+    /// Sequence numbers of the entries, found by key, in generations of [`GENERATION`] consecutive sequence
+    /// numbers, oldest first; the first starts at `generations_front`. At most one per key in each generation:
+    /// its latest closure.
+    generations: VecDeque<HashTable<u32>>,
+    generations_front: u32,
+    /// Sequence numbers per generation ([`GENERATION`]; smaller in tests).
+    generation: u32,
+    /// An emptied generation's table, kept for the next one.
+    spare: Option<HashTable<u32>>,
     hasher: Hasher,
 }
+
+/// Sequence numbers per look-up generation.
+const GENERATION: u32 = 8192;
 
 /// A key as it is looked up: packed when IPv4.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -52,6 +69,10 @@ enum Probe<'a> {
 impl Recent {
     /// An empty set holding at most `cap` entries (room for them is reserved when the first one comes).
     pub(super) fn new(cap: usize) -> Self {
+        Self::with_generation(cap, GENERATION)
+    }
+
+    fn with_generation(cap: usize, generation: u32) -> Self {
         Recent {
             cap: cap.max(1),
             entries: VecDeque::new(),
@@ -59,7 +80,10 @@ impl Recent {
             other: VecDeque::new(),
             front: 0,
             other_front: 0,
-            index: HashTable::new(),
+            generations: VecDeque::new(),
+            generations_front: 0,
+            generation: generation.max(1),
+            spare: None,
             hasher: Hasher::default(),
         }
     }
@@ -81,8 +105,10 @@ impl Recent {
         };
         let hash = hash_of(&self.hasher, probe);
         let seq = self
-            .index
-            .find(hash, |&s| self.probe_at(s) == Some(probe))?;
+            .generations
+            .iter()
+            .rev()
+            .find_map(|g| g.find(hash, |&s| self.probe_at(s) == Some(probe)))?;
         self.entry(*seq).map(|e| e.isn)
     }
 
@@ -112,16 +138,27 @@ impl Recent {
         });
         self.is_other.push_back(matches!(probe, Probe::Other(_)));
         let hash = hash_of(&self.hasher, probe);
+        if self.generations.is_empty() {
+            self.generations_front = seq;
+        }
+        let generation = seq.wrapping_sub(self.generations_front) / self.generation;
+        if generation as usize >= self.generations.len() {
+            let table = self.spare.take().unwrap_or_default();
+            self.generations.push_back(table);
+        }
         let Recent {
             entries,
             is_other,
             other,
             front,
             other_front,
-            index,
+            generations,
             hasher,
             ..
         } = self;
+        let Some(newest) = generations.back_mut() else {
+            return;
+        };
         let view = View {
             entries,
             is_other,
@@ -129,10 +166,10 @@ impl Recent {
             front: *front,
             other_front: *other_front,
         };
-        match index.find_mut(hash, |&s| view.probe_at(s) == Some(probe)) {
+        match newest.find_mut(hash, |&s| view.probe_at(s) == Some(probe)) {
             Some(latest) => *latest = seq,
             None => {
-                index.insert_unique(hash, seq, |&s| {
+                newest.insert_unique(hash, seq, |&s| {
                     view.probe_at(s).map_or(0, |p| hash_of(hasher, p))
                 });
             }
@@ -141,20 +178,27 @@ impl Recent {
 
     /// Forget the oldest entry (its key stays remembered if it closed again since).
     pub(super) fn pop_front(&mut self) {
-        let seq = self.front;
-        let Some(probe) = self.probe_at(seq) else {
+        if self.entries.pop_front().is_none() {
             return;
-        };
-        let hash = hash_of(&self.hasher, probe);
-        if let Ok(found) = self.index.find_entry(hash, |&s| s == seq) {
-            found.remove();
         }
-        self.entries.pop_front();
         if self.is_other.pop_front() == Some(true) {
             self.other.pop_front();
             self.other_front = self.other_front.wrapping_add(1);
         }
         self.front = self.front.wrapping_add(1);
+        // The oldest generation leaves once all of its sequence numbers have (or everything has).
+        if self.front.wrapping_sub(self.generations_front) >= self.generation
+            || self.entries.is_empty()
+        {
+            if let Some(mut oldest) = self.generations.pop_front() {
+                oldest.clear();
+                self.spare = Some(oldest);
+            }
+            self.generations_front = self.generations_front.wrapping_add(self.generation);
+            if self.entries.is_empty() {
+                self.generations.clear();
+            }
+        }
     }
 
     fn entry(&self, seq: u32) -> Option<&Entry> {
@@ -280,8 +324,12 @@ mod tests {
         /// Whatever is inserted and popped, in whatever mix of IPv4 and IPv6 keys and repeated keys, the set
         /// answers as the plain queue-and-map model does.
         #[test]
-        fn behaves_as_a_queue_and_a_map(cap in 1usize..8, ops in proptest::collection::vec(op(), 0..200)) {
-            let mut r = Recent::new(cap);
+        fn behaves_as_a_queue_and_a_map(
+            cap in 1usize..8,
+            generation in 1u32..5,
+            ops in proptest::collection::vec(op(), 0..200),
+        ) {
+            let mut r = Recent::with_generation(cap, generation);
             let mut plain = Plain::default();
             for (t, op) in ops.into_iter().enumerate() {
                 let at = Timestamp(t as i64);
@@ -303,14 +351,18 @@ mod tests {
                         prop_assert_eq!(r.get(&key(n, v6)), plain.get(&key(n, v6)));
                     }
                 }
-                prop_assert_eq!(r.index.len(), plain.latest.len());
+                // Look-up entries are bounded: those of the entries still queued, and at most one generation's
+                // worth that have left.
+                let indexed: usize = r.generations.iter().map(|g| g.len()).sum();
+                prop_assert!(indexed <= r.len() + generation as usize, "{} indexed for {}", indexed, r.len());
+                prop_assert!(r.generations.len() <= r.len() / generation as usize + 2);
             }
         }
     }
 
     #[test]
     fn sequence_numbers_wrap() {
-        let mut r = Recent::new(4);
+        let mut r = Recent::with_generation(4, 3);
         r.front = u32::MAX - 2;
         r.other_front = u32::MAX - 1;
         for i in 0..20u32 {
