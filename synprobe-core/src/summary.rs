@@ -7,7 +7,7 @@
 //! samples for 16,500 server:ports over 20 M frames with 512 a row).
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
 
@@ -123,28 +123,75 @@ impl Rtts {
     }
 }
 
+/// Where each count is in [`Counts`].
+const ATTEMPTS: usize = 0;
+/// Attempts by verdict, in [`Verdict::ALL`] order, from here.
+const BY_VERDICT: usize = 1;
+const RETRANSMITTED: usize = BY_VERDICT + Verdict::ALL.len();
+const SEEN_RTTS: usize = RETRANSMITTED + 1;
+const COUNTS: usize = SEEN_RTTS + 1;
+
+/// A row's counts: 4 bytes each while they fit, which is for every row short of 4 billion attempts; all of them
+/// move to 8 bytes each the first time one would not.
+#[derive(Debug, Clone, Default)]
+struct Counts {
+    narrow: [u32; COUNTS],
+    wide: Option<Box<[u64; COUNTS]>>,
+}
+
+impl Counts {
+    /// Add one to count `i` and give its new value.
+    fn bump(&mut self, i: usize) -> u64 {
+        if let Some(wide) = &mut self.wide {
+            wide[i] += 1;
+            return wide[i];
+        }
+        match self.narrow[i].checked_add(1) {
+            Some(n) => {
+                self.narrow[i] = n;
+                u64::from(n)
+            }
+            None => {
+                let mut wide = Box::new(self.narrow.map(u64::from));
+                wide[i] += 1;
+                let n = wide[i];
+                self.wide = Some(wide);
+                n
+            }
+        }
+    }
+
+    fn get(&self, i: usize) -> u64 {
+        match &self.wide {
+            Some(wide) => wide[i],
+            None => u64::from(self.narrow[i]),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 struct Acc {
-    attempts: u64,
-    by_verdict: [u64; 6],
-    retransmitted: u64,
+    counts: Counts,
     /// Distinct hop distances, ascending, in the first `hops_len` places.
     hops: [u8; MAX_HOPS_LISTED],
     hops_len: u8,
     rtts: Rtts,
-    seen_rtts: u64,
 }
 
 impl Acc {
+    fn attempts(&self) -> u64 {
+        self.counts.get(ATTEMPTS)
+    }
+
     /// Count `r`, keeping up to `cap` RTT samples.
     fn add(&mut self, r: &Report, rng: &mut u64, cap: usize) {
-        self.attempts += 1;
+        self.counts.bump(ATTEMPTS);
         let j = &r.judgement;
         if let Some(i) = Verdict::ALL.iter().position(|v| *v == j.verdict) {
-            self.by_verdict[i] += 1;
+            self.counts.bump(BY_VERDICT + i);
         }
         if r.attempt.syn_count > 1 {
-            self.retransmitted += 1;
+            self.counts.bump(RETRANSMITTED);
         }
         let hop = j.rejecter.and_then(|x| x.hops).or(j.target_hops);
         if let Some(h) = hop {
@@ -156,7 +203,7 @@ impl Acc {
             }
         }
         if let Some(rtt) = j.rtt_ms {
-            self.seen_rtts += 1;
+            let seen = self.counts.bump(SEEN_RTTS);
             let len = self.rtts.len();
             if len < cap {
                 self.rtts.put(len, rtt, cap);
@@ -165,7 +212,7 @@ impl Acc {
                 *rng ^= *rng << 13;
                 *rng ^= *rng >> 7;
                 *rng ^= *rng << 17;
-                let slot = (*rng % self.seen_rtts) as usize;
+                let slot = (*rng % seen) as usize;
                 if slot < cap {
                     self.rtts.put(slot, rtt, cap);
                 }
@@ -184,25 +231,32 @@ impl Acc {
         SummaryRow {
             target,
             port,
-            attempts: self.attempts,
+            attempts: self.attempts(),
             by_verdict: Verdict::ALL
                 .iter()
-                .zip(self.by_verdict)
+                .enumerate()
+                .map(|(i, v)| (*v, self.counts.get(BY_VERDICT + i)))
                 .filter(|(_, n)| *n > 0)
-                .map(|(v, n)| (*v, n))
                 .collect(),
-            retransmitted: self.retransmitted,
+            retransmitted: self.counts.get(RETRANSMITTED),
             hops: self.hops[..usize::from(self.hops_len)].to_vec(),
             median_rtt_ms: median,
         }
     }
 }
 
+/// An IPv4 server:port as one number.
+fn v4_key(addr: Ipv4Addr, port: u16) -> u64 {
+    u64::from(u32::from(addr)) << 16 | u64::from(port)
+}
+
 /// Accumulates judged attempts into per server:port rows and totals.
 #[derive(Debug, Clone)]
 pub struct Summary {
-    /// Where each server:port's row is in `accs`.
-    rows: HashMap<(IpAddr, u16), u32, Hasher>,
+    /// Where each IPv4 server:port's row is in `accs`, by address << 16 | port (12 bytes an entry instead of 24).
+    v4_rows: HashMap<u64, u32, Hasher>,
+    /// Where each other server:port's row is in `accs`.
+    other_rows: HashMap<(IpAddr, u16), u32, Hasher>,
     accs: Vec<Acc>,
     overflow: Acc,
     total: Acc,
@@ -212,7 +266,8 @@ pub struct Summary {
 impl Default for Summary {
     fn default() -> Self {
         Summary {
-            rows: HashMap::with_hasher(Hasher::default()),
+            v4_rows: HashMap::with_hasher(Hasher::default()),
+            other_rows: HashMap::with_hasher(Hasher::default()),
             accs: Vec::new(),
             overflow: Acc::default(),
             total: Acc::default(),
@@ -227,21 +282,25 @@ impl Summary {
 
     /// Add one judged attempt.
     pub fn add(&mut self, r: &Report) {
-        let key = (
+        let (server, port) = (
             r.attempt.probe.key.server,
             r.attempt.probe.key.server_port.0,
         );
         self.total.add(r, &mut self.rng, TOTAL_RTT_SAMPLES);
-        if let Some(acc) = self
-            .rows
-            .get(&key)
-            .and_then(|&i| self.accs.get_mut(i as usize))
-        {
+        let row = match server {
+            IpAddr::V4(a) => self.v4_rows.get(&v4_key(a, port)),
+            IpAddr::V6(_) => self.other_rows.get(&(server, port)),
+        };
+        if let Some(acc) = row.and_then(|&i| self.accs.get_mut(i as usize)) {
             acc.add(r, &mut self.rng, ROW_RTT_SAMPLES);
-        } else if self.rows.len() < Self::MAX_ROWS {
+        } else if self.accs.len() < Self::MAX_ROWS {
             let mut acc = Acc::default();
             acc.add(r, &mut self.rng, ROW_RTT_SAMPLES);
-            self.rows.insert(key, self.accs.len() as u32);
+            let i = self.accs.len() as u32;
+            match server {
+                IpAddr::V4(a) => self.v4_rows.insert(v4_key(a, port), i),
+                IpAddr::V6(_) => self.other_rows.insert((server, port), i),
+            };
             self.accs.push(acc);
         } else {
             self.overflow.add(r, &mut self.rng, TOTAL_RTT_SAMPLES);
@@ -250,16 +309,24 @@ impl Summary {
 
     /// The rows, sorted by server then port; the overflow row last if it has attempts.
     pub fn rows(&self) -> Vec<SummaryRow> {
-        let mut keys: Vec<&(IpAddr, u16)> = self.rows.keys().collect();
-        keys.sort();
+        let mut keys: Vec<((IpAddr, u16), u32)> = self
+            .v4_rows
+            .iter()
+            .map(|(&k, &i)| {
+                let addr = Ipv4Addr::from((k >> 16) as u32);
+                ((IpAddr::V4(addr), k as u16), i)
+            })
+            .chain(self.other_rows.iter().map(|(&k, &i)| (k, i)))
+            .collect();
+        keys.sort_unstable();
         let mut out: Vec<SummaryRow> = keys
             .into_iter()
-            .filter_map(|k| {
-                let acc = self.accs.get(*self.rows.get(k)? as usize)?;
-                Some(acc.row(Some(k.0), Some(k.1)))
+            .filter_map(|((server, port), i)| {
+                let acc = self.accs.get(i as usize)?;
+                Some(acc.row(Some(server), Some(port)))
             })
             .collect();
-        if self.overflow.attempts > 0 {
+        if self.overflow.attempts() > 0 {
             out.push(self.overflow.row(None, None));
         }
         out
@@ -433,7 +500,7 @@ mod tests {
         let acc = summary.accs.first().expect("one row");
         assert_eq!(acc.rtts.len(), ROW_RTT_SAMPLES);
         assert_eq!(summary.total.rtts.len(), TOTAL_RTT_SAMPLES);
-        assert_eq!(acc.seen_rtts, 20_000);
+        assert_eq!(acc.counts.get(SEEN_RTTS), 20_000);
         // The true median is 10,000.5 ms: a uniform sample of 32 puts it well inside the middle half.
         let row = summary.rows().remove(0);
         let median = row.median_rtt_ms.expect("a median");
@@ -463,7 +530,14 @@ mod tests {
             let mut r = base.clone();
             // A few very busy server:ports (past their 32 samples, and the total past its 512) and many quiet ones.
             let server = if next(3) == 0 { next(4) } else { next(3_000) } as u32;
-            r.attempt.probe.key.server = IpAddr::V4(std::net::Ipv4Addr::from(0xc612_0000 + server));
+            // A tenth of the servers IPv6, so that rows of both kinds are kept and sorted together.
+            r.attempt.probe.key.server = if server % 10 == 3 {
+                IpAddr::V6(std::net::Ipv6Addr::from(
+                    0x2001_0db8_u128 << 96 | u128::from(server),
+                ))
+            } else {
+                IpAddr::V4(std::net::Ipv4Addr::from(0xc612_0000 + server))
+            };
             r.attempt.probe.key.server_port.0 = [443, 80, 22][next(3) as usize];
             r.attempt.syn_count = 1 + next(3) as u32;
             r.judgement.verdict = Verdict::ALL[next(6) as usize];
@@ -500,6 +574,27 @@ mod tests {
         assert!(plain.overflow.attempts > 0);
         same(&compact.rows(), &plain.rows());
         same(&[compact.totals()], &[plain.total.row(None, None)]);
+    }
+
+    #[test]
+    fn counts_move_to_eight_bytes_when_four_no_longer_hold_them() {
+        let mut acc = Acc::default();
+        let r = base_report();
+        acc.add(&r, &mut 1, ROW_RTT_SAMPLES);
+        // As if 4,294,967,294 more attempts had come: the next two pass what 4 bytes hold.
+        acc.counts.narrow[ATTEMPTS] = u32::MAX - 1;
+        acc.counts.narrow[RETRANSMITTED] = 7;
+        acc.add(&r, &mut 1, ROW_RTT_SAMPLES);
+        assert!(acc.counts.wide.is_none());
+        acc.add(&r, &mut 1, ROW_RTT_SAMPLES);
+        assert!(acc.counts.wide.is_some());
+        let row = acc.row(None, None);
+        assert_eq!(row.attempts, u64::from(u32::MAX) + 1);
+        assert_eq!(row.retransmitted, 7);
+        assert_eq!(row.by_verdict.values().sum::<u64>(), 3);
+        acc.add(&r, &mut 1, ROW_RTT_SAMPLES);
+        assert_eq!(acc.row(None, None).attempts, u64::from(u32::MAX) + 2);
+        assert_eq!(acc.counts.get(SEEN_RTTS), 4);
     }
 
     #[test]
