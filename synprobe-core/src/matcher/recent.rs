@@ -56,8 +56,9 @@ pub(super) struct Recent {
     hasher: Hasher,
 }
 
-/// Sequence numbers per look-up generation.
-const GENERATION: u32 = 8192;
+/// Sequence numbers per look-up generation: as many as a table of 16,384 places holds before it would grow
+/// (seven eighths), so no place is left empty for nothing.
+const GENERATION: u32 = 14_336;
 
 /// A key as it is looked up: packed when IPv4.
 #[derive(Clone, Copy, PartialEq, Eq)]
