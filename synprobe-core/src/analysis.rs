@@ -12,6 +12,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::IpAddr;
 
+use crate::matcher::ClosedAttempt;
 use crate::model::{Attempt, Closure, HopCount, Reply, ReplyKind};
 use crate::time::Duration;
 use crate::verdict::{Confidence, Evidence, Judgement, Rejecter, Verdict};
@@ -172,9 +173,9 @@ struct ServerBaseline {
 }
 
 impl ServerBaseline {
-    fn learn_rst(&mut self, attempt: &Attempt, reply: &Reply) {
-        let r = TtlReading::of(reply.seen.packet.ip.ttl);
-        let tos = tos_behaviour(attempt.probe.tos, reply.seen.packet.ip.tos);
+    fn learn_rst(&mut self, port: u16, syn_tos: u8, reply: &LessonReply) {
+        let r = TtlReading::of(reply.ttl);
+        let tos = tos_behaviour(syn_tos, reply.tos);
         let idx = match self
             .rsts
             .iter()
@@ -192,7 +193,6 @@ impl ServerBaseline {
             None => return,
         };
         if matches!(tos, TosBehaviour::Echoed | TosBehaviour::Zeroed) {
-            let port = attempt.probe.key.server_port.0;
             let slot = match self
                 .port_tos
                 .iter()
@@ -223,7 +223,7 @@ impl ServerBaseline {
             TosBehaviour::Zeroed => c.tos_zeroed += 1,
             _ => {}
         }
-        match reply.seen.packet.ip.flow_label {
+        match reply.flow_label {
             Some(0) => c.flow_zero += 1,
             Some(_) => c.flow_nonzero += 1,
             None => {}
@@ -290,6 +290,58 @@ impl Default for AnalyzerConfig {
     }
 }
 
+/// What the [`Analyzer`] learns about a server from one attempt: the decisive reply, as far as baselines use it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Lesson {
+    pub(crate) reply: Option<LessonReply>,
+    /// The SYN's TOS byte.
+    pub(crate) syn_tos: u8,
+}
+
+/// The decisive reply, as far as baselines use it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct LessonReply {
+    pub(crate) kind: ReplyKind,
+    pub(crate) exact: bool,
+    /// Whether it came from the server itself.
+    pub(crate) from_server: bool,
+    pub(crate) ttl: u8,
+    pub(crate) tos: u8,
+    pub(crate) flow_label: Option<u32>,
+    /// Its round-trip time ([`rtt_of`]).
+    pub(crate) rtt: Option<Duration>,
+}
+
+impl Lesson {
+    /// The lesson of an unpacked attempt.
+    pub(crate) fn of(attempt: &Attempt) -> Lesson {
+        Lesson {
+            reply: attempt.decisive_reply().map(|r| LessonReply {
+                kind: r.kind,
+                exact: r.exact,
+                from_server: r.source() == attempt.probe.key.server,
+                ttl: r.seen.packet.ip.ttl,
+                tos: r.seen.packet.ip.tos,
+                flow_label: r.seen.packet.ip.flow_label,
+                rtt: rtt_of(attempt, r),
+            }),
+            syn_tos: attempt.probe.tos,
+        }
+    }
+}
+
+/// An attempt held back by the [`Analyzer`].
+#[expect(
+    clippy::large_enum_variant,
+    reason = "the compact form is the common one, held inline in the queue's places; the rare unpacked one is boxed"
+)]
+enum Held {
+    /// Pushed unpacked (boxed: these are few, and the queue's places stay the size of the compact form).
+    Full(Box<Attempt>),
+    /// Pushed in the matcher's compact form; `rst` if its decisive reply is an RST.
+    Compact { closed: ClosedAttempt, rst: bool },
+}
+
 /// Judges closed attempts against per-server baselines built from the whole capture.
 ///
 /// Attempts come out in the order they went in; an RST attempt from an address with no SYN-ACK yet is held back
@@ -298,7 +350,7 @@ impl Default for AnalyzerConfig {
 pub struct Analyzer {
     config: AnalyzerConfig,
     baselines: HashMap<IpAddr, ServerBaseline, Hasher>,
-    pending: VecDeque<Attempt>,
+    pending: VecDeque<Held>,
     ready: VecDeque<(Attempt, Judgement)>,
     baselines_refused: u64,
     now: crate::time::Timestamp,
@@ -335,6 +387,23 @@ impl Analyzer {
     /// Take a closed attempt: learn from it, then judge whatever is ready.
     pub fn push(&mut self, attempt: Attempt) {
         self.learn(&attempt);
+        self.hold(Held::Full(Box::new(attempt)));
+    }
+
+    /// [`Analyzer::push`] for an attempt still in the matcher's compact form: it learns from the compact form and
+    /// is held in it (less than half the memory of the unpacked attempt), then unpacked once, to be judged.
+    pub(crate) fn push_closed(&mut self, closed: ClosedAttempt) {
+        let Some(lesson) = closed.lesson() else {
+            // More than the compact first reply: learn from the unpacked attempt.
+            self.push(closed.into_attempt());
+            return;
+        };
+        self.learn_lesson(closed.server(), closed.server_port(), &lesson);
+        let rst = lesson.reply.is_some_and(|r| r.kind == ReplyKind::Rst);
+        self.hold(Held::Compact { closed, rst });
+    }
+
+    fn hold(&mut self, held: Held) {
         // The queue is a ring that is written all over: let it grow to what it can hold (max_pending + 1, the
         // attempt just pushed) and no further, not to the next power of two.
         if self.pending.len() == self.pending.capacity() {
@@ -346,7 +415,7 @@ impl Analyzer {
                 .min(room.saturating_sub(self.pending.len()));
             self.pending.reserve_exact(more.max(1));
         }
-        self.pending.push_back(attempt);
+        self.pending.push_back(held);
         self.release(false);
     }
 
@@ -389,38 +458,45 @@ impl Analyzer {
     }
 
     fn learn(&mut self, attempt: &Attempt) {
-        let Some(reply) = attempt.decisive_reply().copied() else {
+        let k = &attempt.probe.key;
+        self.learn_lesson(k.server, k.server_port.0, &Lesson::of(attempt));
+    }
+
+    /// Learn from an attempt to `server`:`port`.
+    fn learn_lesson(&mut self, server: IpAddr, port: u16, lesson: &Lesson) {
+        let Some(reply) = &lesson.reply else {
             return;
         };
-        if !reply.exact || reply.source() != attempt.probe.key.server {
+        if !reply.exact || !reply.from_server {
             return;
         }
-        let rtt = rtt_of(attempt, &reply);
-        let Some(b) = self.baseline_mut(attempt.probe.key.server) else {
+        let Some(b) = self.baseline_mut(server) else {
             return;
         };
         match reply.kind {
-            ReplyKind::SynAck => b.synack.add(
-                TtlReading::of(reply.seen.packet.ip.ttl),
-                reply.seen.packet.ip.flow_label,
-                rtt,
-            ),
-            ReplyKind::Rst => b.learn_rst(attempt, &reply),
+            ReplyKind::SynAck => {
+                b.synack
+                    .add(TtlReading::of(reply.ttl), reply.flow_label, reply.rtt)
+            }
+            ReplyKind::Rst => b.learn_rst(port, lesson.syn_tos, reply),
             _ => {}
         }
     }
 
-    fn must_wait(&self, attempt: &Attempt) -> bool {
-        match attempt.decisive_reply() {
-            Some(r) if r.kind == ReplyKind::Rst => {
-                self.now < attempt.closed_at.plus(self.config.lookahead)
-                    || self
-                        .baselines
-                        .get(&attempt.probe.key.server)
-                        .is_none_or(|b| b.synack.count == 0)
-            }
-            _ => false,
-        }
+    fn must_wait(&self, held: &Held) -> bool {
+        let (rst, closed_at, server) = match held {
+            Held::Full(a) => (
+                a.decisive_reply().is_some_and(|r| r.kind == ReplyKind::Rst),
+                a.closed_at,
+                a.probe.key.server,
+            ),
+            Held::Compact { closed, rst } => (*rst, closed.closed_at(), closed.server()),
+        };
+        rst && (self.now < closed_at.plus(self.config.lookahead)
+            || self
+                .baselines
+                .get(&server)
+                .is_none_or(|b| b.synack.count == 0))
     }
 
     fn release(&mut self, all: bool) {
@@ -428,8 +504,10 @@ impl Analyzer {
             if !all && self.pending.len() <= self.config.max_pending && self.must_wait(front) {
                 break;
             }
-            let Some(attempt) = self.pending.pop_front() else {
-                break;
+            let attempt = match self.pending.pop_front() {
+                Some(Held::Full(a)) => *a,
+                Some(Held::Compact { closed, .. }) => closed.into_attempt(),
+                None => break,
             };
             let j = self.judge(&attempt);
             self.ready.push_back((attempt, j));

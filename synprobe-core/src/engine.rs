@@ -76,7 +76,7 @@ impl Judge for Analyzer {
     }
 
     fn closed(&mut self, attempt: ClosedAttempt) {
-        self.push(attempt.into_attempt());
+        self.push_closed(attempt);
     }
 }
 

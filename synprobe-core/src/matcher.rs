@@ -482,6 +482,27 @@ pub(crate) struct ClosedAttempt {
 }
 
 impl ClosedAttempt {
+    /// What the analyzer learns from the attempt, read from the compact form when it holds it (nearly always:
+    /// `None` when more than one reply was kept, or one that is not a SYN-ACK or RST).
+    pub(crate) fn lesson(&self) -> Option<crate::analysis::Lesson> {
+        self.slot.lesson()
+    }
+
+    /// The server port.
+    pub(crate) fn server_port(&self) -> u16 {
+        self.key.server_port.0
+    }
+
+    /// The server it was sent to.
+    pub(crate) fn server(&self) -> std::net::IpAddr {
+        self.key.server
+    }
+
+    /// When it closed.
+    pub(crate) fn closed_at(&self) -> Timestamp {
+        self.at
+    }
+
     /// The attempt with its packets.
     pub(crate) fn into_attempt(self) -> Attempt {
         self.slot.into_attempt(self.key, self.closure, self.at)

@@ -350,7 +350,7 @@ pub fn replay_parallel<R: Read + Send>(
                     }
                     Step::Closed => {
                         if let Some(a) = attempts.next() {
-                            analyzer.push(a.into_attempt());
+                            analyzer.push_closed(a);
                         }
                     }
                 }

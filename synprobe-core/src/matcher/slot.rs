@@ -13,6 +13,7 @@
 
 use super::flows::FlowMap;
 use super::{KEEP_CLIENT_FRAMES, KEEP_REPLIES, KEEP_SYNS};
+use crate::analysis::{Lesson, LessonReply};
 use crate::model::{Attempt, Closure, FlowKey, Isn, Observed, Probe, Reply, ReplyKind, Ttl};
 use crate::time::Timestamp;
 use crate::wire::{IpMeta, Packet, TcpFlags, TcpMeta, TcpOptions, Transport};
@@ -422,6 +423,47 @@ impl Slot {
         }
     }
 
+    /// What the analyzer learns from the attempt ([`Lesson::of`] the unpacked attempt), read without
+    /// unpacking it: `None` when that would take more than the compact first reply (a reply beyond it, or one
+    /// not kept compactly).
+    pub(super) fn lesson(&self) -> Option<Lesson> {
+        if self.extra.as_ref().is_some_and(|e| !e.replies.is_empty()) {
+            return None;
+        }
+        let Some(r) = &self.first_reply else {
+            return Some(Lesson {
+                reply: None,
+                syn_tos: self.probe.tos,
+            });
+        };
+        // One reply, a SYN-ACK or an RST (exact or not): it is the decisive one whatever it says, and it came
+        // from the server (the reversed four-tuple).
+        let first = self.first_syn.map(|_| self.probe.ts);
+        let later = self.extra.iter().flat_map(|e| {
+            e.retx
+                .iter()
+                .map(|x| x.ts)
+                .chain(e.syns.iter().map(|x| x.ts))
+        });
+        let sent = first.into_iter().chain(later).filter(|&t| t <= r.ts).max();
+        Some(Lesson {
+            reply: Some(LessonReply {
+                kind: if r.syn_ack {
+                    ReplyKind::SynAck
+                } else {
+                    ReplyKind::Rst
+                },
+                exact: r.exact,
+                from_server: true,
+                ttl: r.ttl,
+                tos: r.tos,
+                flow_label: (r.flow_label != NO_FLOW_LABEL).then_some(r.flow_label),
+                rtt: sent.map(|t| r.ts.since(t)),
+            }),
+            syn_tos: self.probe.tos,
+        })
+    }
+
     /// The attempt as [`Attempt`], closed `closure` at `closed_at`.
     pub(super) fn into_attempt(
         self,
@@ -650,6 +692,7 @@ mod tests {
                 .emit(&ip)
                 .expect("build"),
         )];
+        let mut read_compactly = 0;
         for n_syns in [1, 2, 9] {
             for n_replies in 0..=replies.len() {
                 let syns: Vec<Observed> = std::iter::once(first)
@@ -676,12 +719,19 @@ mod tests {
                         .any(|r| r.exact && r.kind == ReplyKind::SynAck)
                 );
                 assert_eq!(slot.no_replies(), want.replies.is_empty());
+                // What the analyzer learns from, read from the compact form, is what the unpacked attempt gives.
+                if let Some(lesson) = slot.lesson() {
+                    assert_eq!(lesson, Lesson::of(&want));
+                    read_compactly += 1;
+                }
                 assert_eq!(
                     slot.into_attempt(key, Closure::TimedOut, Timestamp(9)),
                     want
                 );
             }
         }
+        // With no reply, or one SYN-ACK or RST first, for each count of SYNs.
+        assert!(read_compactly >= 3, "{read_compactly}");
     }
 
     #[test]
