@@ -272,14 +272,22 @@ impl TcpReply {
     }
 }
 
-/// The frames a compact slot has no room for, allocated only when one comes.
+/// The frames a compact slot has no room for, allocated only when one comes. Nearly always that is only
+/// retransmitted SYNs (an unanswered attempt's), so the rest is one more step away: 32 bytes for such an
+/// attempt instead of 104.
 #[derive(Debug, Default)]
 struct Extra {
-    /// The probe's options, when longer than [`ShortOptions`] holds.
-    long_options: Option<Box<TcpOptions>>,
     /// SYNs after the first, compactly, for as long as each can be.
     retx: Vec<RetxSyn>,
-    /// Then SYNs kept whole (every SYN of an attempt rebuilt from an ICMP quote).
+    rest: Option<Box<Rest>>,
+}
+
+/// The rarer frames a compact slot has no room for.
+#[derive(Debug, Default)]
+struct Rest {
+    /// The probe's options, when longer than [`ShortOptions`] holds.
+    long_options: Option<Box<TcpOptions>>,
+    /// SYNs kept whole, after the compact ones (every SYN of an attempt rebuilt from an ICMP quote).
     syns: Vec<Observed>,
     /// Replies after the compact first one (or all of them, when the first was not a SYN-ACK or RST).
     replies: Vec<Reply>,
@@ -325,7 +333,7 @@ impl Slot {
             handshake_done: false,
         };
         if slot.probe.options.is_none() {
-            slot.extra_mut().long_options = Some(Box::new(probe.options));
+            slot.rest_mut().long_options = Some(Box::new(probe.options));
         }
         slot
     }
@@ -336,7 +344,7 @@ impl Slot {
         slot.syn_count = 1;
         slot.first_syn = FirstSyn::of(probe, seen);
         if slot.first_syn.is_none() {
-            push_exact(&mut slot.extra_mut().syns, *seen);
+            push_exact(&mut slot.rest_mut().syns, *seen);
         }
         slot
     }
@@ -350,8 +358,16 @@ impl Slot {
         self.extra.get_or_insert_with(Box::default)
     }
 
+    fn rest(&self) -> Option<&Rest> {
+        self.extra.as_ref().and_then(|e| e.rest.as_deref())
+    }
+
+    fn rest_mut(&mut self) -> &mut Rest {
+        self.extra_mut().rest.get_or_insert_with(Box::default)
+    }
+
     fn probe(&self, key: FlowKey) -> Probe {
-        let long = self.extra.as_ref().and_then(|e| e.long_options.as_deref());
+        let long = self.rest().and_then(|r| r.long_options.as_deref());
         self.probe.probe(key, long)
     }
 
@@ -362,7 +378,7 @@ impl Slot {
 
     /// Whether no reply has been kept (none has come).
     pub(super) fn no_replies(&self) -> bool {
-        self.first_reply.is_none() && self.extra.as_ref().is_none_or(|e| e.replies.is_empty())
+        self.first_reply.is_none() && self.rest().is_none_or(|r| r.replies.is_empty())
     }
 
     /// Whether an exact SYN-ACK has been kept: the connection was accepted.
@@ -373,33 +389,30 @@ impl Slot {
     /// Keep a retransmitted SYN (the first few) of the attempt at `key`.
     pub(super) fn keep_syn(&mut self, key: &FlowKey, seen: &Observed) {
         let kept = usize::from(self.first_syn.is_some())
-            + self
-                .extra
-                .as_ref()
-                .map_or(0, |e| e.retx.len() + e.syns.len());
+            + self.extra.as_ref().map_or(0, |e| e.retx.len())
+            + self.rest().map_or(0, |r| r.syns.len());
         if kept >= KEEP_SYNS {
             return;
         }
         // Compactly, relative to the first SYN, as long as no SYN has had to be kept whole.
         let compact = match self.first_syn {
-            Some(f) if self.extra.as_ref().is_none_or(|e| e.syns.is_empty()) => {
+            Some(f) if self.rest().is_none_or(|r| r.syns.is_empty()) => {
                 let probe = self.probe(*key);
                 RetxSyn::of(&f.observed(key, &probe), seen)
             }
             _ => None,
         };
-        let extra = self.extra_mut();
         match compact {
-            Some(r) => push_exact(&mut extra.retx, r),
-            None => push_exact(&mut extra.syns, *seen),
+            Some(r) => push_exact(&mut self.extra_mut().retx, r),
+            None => push_exact(&mut self.rest_mut().syns, *seen),
         }
     }
 
     /// Count a reply, and keep it if fewer than [`KEEP_REPLIES`] are kept.
     pub(super) fn add_reply(&mut self, key: &FlowKey, reply: Reply) {
         self.reply_count += 1;
-        let kept = usize::from(self.first_reply.is_some())
-            + self.extra.as_ref().map_or(0, |e| e.replies.len());
+        let kept =
+            usize::from(self.first_reply.is_some()) + self.rest().map_or(0, |r| r.replies.len());
         if kept >= KEEP_REPLIES {
             return;
         }
@@ -412,14 +425,14 @@ impl Slot {
                 return;
             }
         }
-        push_exact(&mut self.extra_mut().replies, reply);
+        push_exact(&mut self.rest_mut().replies, reply);
     }
 
     /// Keep a later frame from the client (the first few).
     pub(super) fn keep_client_frame(&mut self, seen: &Observed) {
-        let kept = self.extra.as_ref().map_or(0, |e| e.client_frames.len());
+        let kept = self.rest().map_or(0, |r| r.client_frames.len());
         if kept < KEEP_CLIENT_FRAMES {
-            push_exact(&mut self.extra_mut().client_frames, *seen);
+            push_exact(&mut self.rest_mut().client_frames, *seen);
         }
     }
 
@@ -427,7 +440,7 @@ impl Slot {
     /// unpacking it: `None` when that would take more than the compact first reply (a reply beyond it, or one
     /// not kept compactly).
     pub(super) fn lesson(&self) -> Option<Lesson> {
-        if self.extra.as_ref().is_some_and(|e| !e.replies.is_empty()) {
+        if self.rest().is_some_and(|r| !r.replies.is_empty()) {
             return None;
         }
         let Some(r) = &self.first_reply else {
@@ -439,13 +452,17 @@ impl Slot {
         // One reply, a SYN-ACK or an RST (exact or not): it is the decisive one whatever it says, and it came
         // from the server (the reversed four-tuple).
         let first = self.first_syn.map(|_| self.probe.ts);
-        let later = self.extra.iter().flat_map(|e| {
-            e.retx
-                .iter()
-                .map(|x| x.ts)
-                .chain(e.syns.iter().map(|x| x.ts))
-        });
-        let sent = first.into_iter().chain(later).filter(|&t| t <= r.ts).max();
+        let retx = self.extra.iter().flat_map(|e| e.retx.iter().map(|x| x.ts));
+        let whole = self
+            .rest()
+            .into_iter()
+            .flat_map(|r| r.syns.iter().map(|x| x.ts));
+        let sent = first
+            .into_iter()
+            .chain(retx)
+            .chain(whole)
+            .filter(|&t| t <= r.ts)
+            .max();
         Some(Lesson {
             reply: Some(LessonReply {
                 kind: if r.syn_ack {
@@ -472,13 +489,13 @@ impl Slot {
         closed_at: Timestamp,
     ) -> Attempt {
         let probe = self.probe(key);
-        let Extra {
-            retx,
+        let Extra { retx, rest } = self.extra.map(|e| *e).unwrap_or_default();
+        let Rest {
             syns: whole_syns,
             replies: more_replies,
             client_frames,
             ..
-        } = self.extra.map(|e| *e).unwrap_or_default();
+        } = rest.map(|r| *r).unwrap_or_default();
         let first = self.first_syn.map(|s| s.observed(&key, &probe));
         let mut syns =
             Vec::with_capacity(usize::from(first.is_some()) + retx.len() + whole_syns.len());
