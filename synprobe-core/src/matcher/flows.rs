@@ -3,15 +3,27 @@
 //! queue, recently closed attempts). Other keys are kept whole beside them.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr};
+
+use hashbrown::HashTable;
 
 use crate::model::{FlowKey, Port};
 
-type Hasher = foldhash::fast::RandomState;
+type RandomState = foldhash::fast::RandomState;
 
 /// An IPv4 four-tuple: client, server, client port << 16 | server port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(super) struct V4Key(pub(super) [u32; 3]);
+
+impl Hash for V4Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // As two whole integers: hashed as an array, the key was read back from memory in 8-byte pieces just after
+        // being written in 4-byte ones, which stalls (store forwarding fails) on every look-up.
+        state.write_u64(u64::from(self.0[0]) << 32 | u64::from(self.0[1]));
+        state.write_u32(self.0[2]);
+    }
+}
 
 pub(super) fn pack(k: &FlowKey) -> Option<V4Key> {
     match (k.client, k.server) {
@@ -33,18 +45,43 @@ fn unpack(k: V4Key) -> FlowKey {
     }
 }
 
-/// A map from four-tuples, as `HashMap<FlowKey, V>`.
-#[derive(Debug)]
-pub(super) struct FlowMap<V> {
-    v4: HashMap<V4Key, V, Hasher>,
-    other: HashMap<FlowKey, V, Hasher>,
+/// A value that keeps the packed IPv4 four-tuple it is stored under in a [`FlowTable`] (which sets it).
+pub(super) trait KeepsKey {
+    fn kept_key(&self) -> V4Key;
+    fn keep_key(&mut self, key: V4Key);
 }
 
-impl<V> FlowMap<V> {
+/// A map from four-tuples to values, as `HashMap<FlowKey, T>`, for the attempts in flight: the values sit in a
+/// dense vector whose freed places are reused, and an IPv4 key is found through a table of 4-byte places, the
+/// key itself kept in its value (read on a hit anyway), instead of a table of 16-byte key-and-place entries. The
+/// table stays at a few hundred KB even when churn has grown it to twice its entries.
+#[derive(Debug)]
+pub(super) struct FlowTable<T> {
+    /// Places in `values` of the IPv4 four-tuples, found by hashing the key kept in the value at that place.
+    v4: HashTable<u32>,
+    /// Places of the other four-tuples.
+    other: HashMap<FlowKey, u32, RandomState>,
+    values: Vec<Option<T>>,
+    free: Vec<u32>,
+    hasher: RandomState,
+}
+
+/// Whether the value at place `i` is kept under `key`.
+fn kept_at<T: KeepsKey>(values: &[Option<T>], i: u32, key: V4Key) -> bool {
+    values
+        .get(i as usize)
+        .and_then(Option::as_ref)
+        .is_some_and(|v| v.kept_key() == key)
+}
+
+impl<T: KeepsKey> FlowTable<T> {
     pub(super) fn new() -> Self {
-        FlowMap {
-            v4: HashMap::with_hasher(Hasher::default()),
-            other: HashMap::with_hasher(Hasher::default()),
+        FlowTable {
+            v4: HashTable::new(),
+            other: HashMap::with_hasher(RandomState::default()),
+            values: Vec::new(),
+            free: Vec::new(),
+            hasher: RandomState::default(),
         }
     }
 
@@ -52,39 +89,111 @@ impl<V> FlowMap<V> {
         self.v4.len() + self.other.len()
     }
 
-    pub(super) fn get(&self, k: &FlowKey) -> Option<&V> {
+    /// The place of `k`, if it is in the table.
+    fn place(&self, k: &FlowKey) -> Option<usize> {
+        let i = match pack(k) {
+            Some(p) => {
+                let h = self.hasher.hash_one(p);
+                *self.v4.find(h, |&i| kept_at(&self.values, i, p))?
+            }
+            None => *self.other.get(k)?,
+        };
+        Some(i as usize)
+    }
+
+    pub(super) fn get(&self, k: &FlowKey) -> Option<&T> {
+        let i = self.place(k)?;
+        self.values.get(i)?.as_ref()
+    }
+
+    pub(super) fn get_mut(&mut self, k: &FlowKey) -> Option<&mut T> {
+        let i = self.place(k)?;
+        self.values.get_mut(i)?.as_mut()
+    }
+
+    /// Insert (or replace) the value of `k`.
+    pub(super) fn insert(&mut self, k: FlowKey, mut value: T) {
+        let packed = pack(&k);
+        if let Some(p) = packed {
+            value.keep_key(p);
+        }
+        if let Some(place) = self.place(&k).and_then(|i| self.values.get_mut(i)) {
+            *place = Some(value);
+            return;
+        }
+        let i = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.values.push(None);
+                (self.values.len() - 1) as u32
+            }
+        };
+        if let Some(place) = self.values.get_mut(i as usize) {
+            *place = Some(value);
+        }
+        match packed {
+            Some(p) => {
+                let FlowTable {
+                    v4, values, hasher, ..
+                } = self;
+                let h = hasher.hash_one(p);
+                v4.insert_unique(h, i, |&j| {
+                    let kept = values.get(j as usize).and_then(Option::as_ref);
+                    hasher.hash_one(kept.map(T::kept_key).unwrap_or_default())
+                });
+            }
+            None => {
+                self.other.insert(k, i);
+            }
+        }
+    }
+
+    /// Remove the value of `k` if `due` says so.
+    pub(super) fn remove_if(&mut self, k: &FlowKey, due: impl FnOnce(&T) -> bool) -> Option<T> {
+        let i = self.place(k)?;
+        if !self.values.get(i)?.as_ref().is_some_and(due) {
+            return None;
+        }
         match pack(k) {
-            Some(p) => self.v4.get(&p),
-            None => self.other.get(k),
+            Some(p) => {
+                let values = &self.values;
+                let h = self.hasher.hash_one(p);
+                if let Ok(entry) = self.v4.find_entry(h, |&j| kept_at(values, j, p)) {
+                    entry.remove();
+                }
+            }
+            None => {
+                self.other.remove(k);
+            }
         }
+        self.free.push(i as u32);
+        self.values.get_mut(i)?.take()
     }
 
-    pub(super) fn insert(&mut self, k: FlowKey, v: V) -> Option<V> {
-        match pack(&k) {
-            Some(p) => self.v4.insert(p, v),
-            None => self.other.insert(k, v),
-        }
+    pub(super) fn remove(&mut self, k: &FlowKey) -> Option<T> {
+        self.remove_if(k, |_| true)
     }
 
-    pub(super) fn remove(&mut self, k: &FlowKey) -> Option<V> {
-        match pack(k) {
-            Some(p) => self.v4.remove(&p),
-            None => self.other.remove(k),
-        }
-    }
-
-    /// Any one key (the next to take when emptying the map).
+    /// Any one key (the next to take when emptying the table).
     pub(super) fn any_key(&self) -> Option<FlowKey> {
-        match self.v4.keys().next() {
-            Some(p) => Some(unpack(*p)),
+        match self.v4.iter().next() {
+            Some(&i) => self
+                .values
+                .get(i as usize)
+                .and_then(Option::as_ref)
+                .map(|v| unpack(v.kept_key())),
             None => self.other.keys().next().copied(),
         }
     }
 
-    /// Give memory back once the map has emptied.
+    /// Give the memory back once the table has emptied.
     pub(super) fn shrink_to_fit(&mut self) {
-        self.v4.shrink_to_fit();
-        self.other.shrink_to_fit();
+        if self.len() == 0 {
+            self.values = Vec::new();
+            self.free = Vec::new();
+            self.v4 = HashTable::new();
+            self.other = HashMap::with_hasher(self.hasher.clone());
+        }
     }
 }
 
@@ -154,6 +263,19 @@ mod tests {
         }
     }
 
+    /// A test value: a number, and the key the table keeps in it.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    struct V(u32, V4Key);
+
+    impl KeepsKey for V {
+        fn kept_key(&self) -> V4Key {
+            self.1
+        }
+        fn keep_key(&mut self, key: V4Key) {
+            self.1 = key;
+        }
+    }
+
     #[test]
     fn maps_and_queues_behave_as_the_plain_collections() {
         let keys = [
@@ -165,21 +287,22 @@ mod tests {
             key("::ffff:198.18.0.2", "198.18.9.9", 40000, 443),
             key("198.18.0.2", "2001:db8::9", 1, 2),
         ];
-        let mut m = FlowMap::new();
+        let mut m = FlowTable::new();
         let mut plain = std::collections::HashMap::new();
         let mut q = FlowQueue::new();
         let mut plain_q = VecDeque::new();
         for (i, k) in keys.iter().chain(keys.iter().rev()).enumerate() {
-            assert_eq!(m.insert(*k, i), plain.insert(*k, i));
+            m.insert(*k, V(i as u32, V4Key::default()));
+            plain.insert(*k, i as u32);
             q.push_back(i, *k);
             plain_q.push_back((i, *k));
             assert_eq!(m.len(), plain.len());
         }
         for k in &keys {
-            assert_eq!(m.get(k), plain.get(k));
+            assert_eq!(m.get(k).map(|v| v.0), plain.get(k).copied());
         }
         while let Some(k) = m.any_key() {
-            assert_eq!(m.remove(&k), plain.remove(&k));
+            assert_eq!(m.remove(&k).map(|v| v.0), plain.remove(&k));
             assert_eq!(m.remove(&k), None);
         }
         assert!(plain.is_empty());
@@ -188,5 +311,81 @@ mod tests {
             assert_eq!(q.pop_front(), plain_q.pop_front());
         }
         assert_eq!((q.len(), plain_q.len()), (0, 0));
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(usize, u32),
+        Remove(usize),
+        RemoveIfEven(usize),
+        Bump(usize),
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever mix of inserts, replacements, removals and changes in place, over IPv4 and IPv6 keys that
+        /// collide in their packed parts, the table answers as a `HashMap` does, and empties to nothing.
+        #[test]
+        fn the_table_behaves_as_a_hash_map(
+            ops in proptest::collection::vec(
+                prop_oneof![
+                    (0usize..12, any::<u32>()).prop_map(|(k, v)| Op::Insert(k, v)),
+                    (0usize..12).prop_map(Op::Remove),
+                    (0usize..12).prop_map(Op::RemoveIfEven),
+                    (0usize..12).prop_map(Op::Bump),
+                ],
+                0..300,
+            ),
+        ) {
+            let keys: Vec<FlowKey> = (0..12u16)
+                .map(|n| match n % 3 {
+                    0 => key("198.18.0.2", "198.18.9.9", 40000 + n, 443),
+                    1 => key("198.18.9.9", "198.18.0.2", 443, 40000 + n),
+                    _ => key("2001:db8::2", "2001:db8::9", 40000 + n, 443),
+                })
+                .collect();
+            let mut t = FlowTable::new();
+            let mut plain = std::collections::HashMap::new();
+            for op in ops {
+                match op {
+                    Op::Insert(k, v) => {
+                        t.insert(keys[k], V(v, V4Key::default()));
+                        plain.insert(keys[k], v);
+                    }
+                    Op::Remove(k) => {
+                        prop_assert_eq!(t.remove(&keys[k]).map(|v| v.0), plain.remove(&keys[k]))
+                    }
+                    Op::RemoveIfEven(k) => {
+                        let want = plain.get(&keys[k]).is_some_and(|v| v % 2 == 0);
+                        let got = t.remove_if(&keys[k], |v| v.0 % 2 == 0);
+                        prop_assert_eq!(got.is_some(), want);
+                        if want {
+                            plain.remove(&keys[k]);
+                        }
+                    }
+                    Op::Bump(k) => {
+                        if let Some(v) = t.get_mut(&keys[k]) {
+                            v.0 = v.0.wrapping_add(1);
+                        }
+                        if let Some(v) = plain.get_mut(&keys[k]) {
+                            *v = v.wrapping_add(1);
+                        }
+                    }
+                }
+                prop_assert_eq!(t.len(), plain.len());
+                for k in &keys {
+                    prop_assert_eq!(t.get(k).map(|v| v.0), plain.get(k).copied());
+                }
+                // Places are reused: never more than the most keys there have been at once.
+                prop_assert!(t.values.len() <= keys.len());
+            }
+            while let Some(k) = t.any_key() {
+                prop_assert_eq!(t.remove(&k).map(|v| v.0), plain.remove(&k));
+            }
+            prop_assert!(plain.is_empty());
+            t.shrink_to_fit();
+            prop_assert_eq!(t.values.len(), 0);
+        }
     }
 }

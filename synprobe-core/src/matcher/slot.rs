@@ -11,7 +11,7 @@
 //! [`Slot::into_attempt`] gives back exactly the attempt the matcher would have built: a frame is only stored
 //! compactly when rebuilding it gives the same frame again (checked on the way in); anything else is kept whole.
 
-use super::flows::FlowMap;
+use super::flows::{FlowTable, KeepsKey, V4Key};
 use super::{KEEP_CLIENT_FRAMES, KEEP_REPLIES, KEEP_SYNS};
 use crate::analysis::{Lesson, LessonReply};
 use crate::model::{Attempt, Closure, FlowKey, Isn, Observed, Probe, Reply, ReplyKind, Ttl};
@@ -317,6 +317,18 @@ pub(super) struct Slot {
     extra: Option<Box<Extra>>,
     /// Whether an exact SYN-ACK is among the kept replies.
     handshake_done: bool,
+    /// The packed four-tuple the in-flight table keeps it under (IPv4 only; set by the table).
+    key: V4Key,
+}
+
+impl KeepsKey for Slot {
+    fn kept_key(&self) -> V4Key {
+        self.key
+    }
+
+    fn keep_key(&mut self, key: V4Key) {
+        self.key = key;
+    }
 }
 
 impl Slot {
@@ -331,6 +343,7 @@ impl Slot {
             first_reply: None,
             extra: None,
             handshake_done: false,
+            key: V4Key::default(),
         };
         if slot.probe.options.is_none() {
             slot.rest_mut().long_options = Some(Box::new(probe.options));
@@ -522,96 +535,8 @@ impl Slot {
     }
 }
 
-/// The attempts in flight by four-tuple, as `HashMap<FlowKey, Slot>`: an index of four-tuples to places in a
-/// dense vector of slots, whose freed places are reused.
-#[derive(Debug)]
-pub(super) struct InFlight {
-    index: FlowMap<u32>,
-    slots: Vec<Option<Slot>>,
-    free: Vec<u32>,
-}
-
-impl InFlight {
-    pub(super) fn new() -> Self {
-        InFlight {
-            index: FlowMap::new(),
-            slots: Vec::new(),
-            free: Vec::new(),
-        }
-    }
-
-    pub(super) fn len(&self) -> usize {
-        self.index.len()
-    }
-
-    pub(super) fn get(&self, key: &FlowKey) -> Option<&Slot> {
-        let i = *self.index.get(key)?;
-        self.slots.get(i as usize)?.as_ref()
-    }
-
-    pub(super) fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Slot> {
-        let i = *self.index.get(key)?;
-        self.slots.get_mut(i as usize)?.as_mut()
-    }
-
-    /// Insert (or replace) the slot of `key`.
-    pub(super) fn insert(&mut self, key: FlowKey, slot: Slot) {
-        if let Some(&i) = self.index.get(&key) {
-            if let Some(place) = self.slots.get_mut(i as usize) {
-                *place = Some(slot);
-                return;
-            }
-        }
-        let i = match self.free.pop() {
-            Some(i) => {
-                if let Some(place) = self.slots.get_mut(i as usize) {
-                    *place = Some(slot);
-                }
-                i
-            }
-            None => {
-                self.slots.push(Some(slot));
-                (self.slots.len() - 1) as u32
-            }
-        };
-        self.index.insert(key, i);
-    }
-
-    /// Remove the slot of `key` if `due` says so.
-    pub(super) fn remove_if(
-        &mut self,
-        key: &FlowKey,
-        due: impl FnOnce(&Slot) -> bool,
-    ) -> Option<Slot> {
-        let i = *self.index.get(key)?;
-        let place = self.slots.get_mut(i as usize)?;
-        if !place.as_ref().is_some_and(due) {
-            return None;
-        }
-        let slot = place.take();
-        self.index.remove(key);
-        self.free.push(i);
-        slot
-    }
-
-    pub(super) fn remove(&mut self, key: &FlowKey) -> Option<Slot> {
-        self.remove_if(key, |_| true)
-    }
-
-    /// Any one four-tuple in flight.
-    pub(super) fn any_key(&self) -> Option<FlowKey> {
-        self.index.any_key()
-    }
-
-    /// Give the memory back once the table has emptied.
-    pub(super) fn shrink_to_fit(&mut self) {
-        if self.index.len() == 0 {
-            self.slots = Vec::new();
-            self.free = Vec::new();
-        }
-        self.index.shrink_to_fit();
-    }
-}
+/// The attempts in flight by four-tuple, as `HashMap<FlowKey, Slot>`.
+pub(super) type InFlight = FlowTable<Slot>;
 
 #[cfg(test)]
 mod tests {
