@@ -113,11 +113,15 @@ impl<T: KeepsKey> FlowTable<T> {
 
     /// Insert (or replace) the value of `k`.
     pub(super) fn insert(&mut self, k: FlowKey, mut value: T) {
-        let packed = pack(&k);
-        if let Some(p) = packed {
-            value.keep_key(p);
-        }
-        if let Some(place) = self.place(&k).and_then(|i| self.values.get_mut(i)) {
+        let packed = pack(&k).map(|p| (p, self.hasher.hash_one(p)));
+        let existing = match packed {
+            Some((p, h)) => {
+                value.keep_key(p);
+                self.v4.find(h, |&i| kept_at(&self.values, i, p)).copied()
+            }
+            None => self.other.get(&k).copied(),
+        };
+        if let Some(place) = existing.and_then(|i| self.values.get_mut(i as usize)) {
             *place = Some(value);
             return;
         }
@@ -132,11 +136,10 @@ impl<T: KeepsKey> FlowTable<T> {
             *place = Some(value);
         }
         match packed {
-            Some(p) => {
+            Some((_, h)) => {
                 let FlowTable {
                     v4, values, hasher, ..
                 } = self;
-                let h = hasher.hash_one(p);
                 v4.insert_unique(h, i, |&j| {
                     let kept = values.get(j as usize).and_then(Option::as_ref);
                     hasher.hash_one(kept.map(T::kept_key).unwrap_or_default())
@@ -148,24 +151,31 @@ impl<T: KeepsKey> FlowTable<T> {
         }
     }
 
-    /// Remove the value of `k` if `due` says so.
+    /// Remove the value of `k` if `due` says so (one look-up: the value is checked through the entry found).
     pub(super) fn remove_if(&mut self, k: &FlowKey, due: impl FnOnce(&T) -> bool) -> Option<T> {
-        let i = self.place(k)?;
-        if !self.values.get(i)?.as_ref().is_some_and(due) {
-            return None;
-        }
-        match pack(k) {
+        let i = match pack(k) {
             Some(p) => {
                 let values = &self.values;
-                let h = self.hasher.hash_one(p);
-                if let Ok(entry) = self.v4.find_entry(h, |&j| kept_at(values, j, p)) {
-                    entry.remove();
+                let entry = self
+                    .v4
+                    .find_entry(self.hasher.hash_one(p), |&j| kept_at(values, j, p))
+                    .ok()?;
+                let i = *entry.get() as usize;
+                if !values.get(i)?.as_ref().is_some_and(due) {
+                    return None;
                 }
+                entry.remove();
+                i
             }
             None => {
+                let i = *self.other.get(k)? as usize;
+                if !self.values.get(i)?.as_ref().is_some_and(due) {
+                    return None;
+                }
                 self.other.remove(k);
+                i
             }
-        }
+        };
         self.free.push(i as u32);
         self.values.get_mut(i)?.take()
     }
