@@ -689,17 +689,23 @@ fn ethernet_ipv4_tcp(data: &[u8]) -> Option<Packet> {
             df: ip[6] & 0x40 != 0,
             flow_label: None,
         },
-        transport: Transport::Tcp(TcpMeta {
-            src_port: be16(tcp, 0),
-            dst_port: be16(tcp, 2),
-            seq: be32(tcp, 4).unwrap_or(0),
-            ack: be32(tcp, 8).unwrap_or(0),
-            flags: flags_of(tcp),
-            window: be16(tcp, 14),
-            options: TcpOptions::from_bytes(&tcp[20..header_len]),
-            payload_len: (tcp.len() - header_len) as u32,
-        }),
+        transport: Transport::Tcp(tcp_meta(tcp, &tcp[20..header_len], tcp.len() - header_len)),
     })
+}
+
+/// A TCP header read from its first 20 bytes in `raw`, with its `options` and the length of its payload.
+#[inline(always)]
+fn tcp_meta(raw: &[u8], options: &[u8], payload_len: usize) -> TcpMeta {
+    TcpMeta {
+        src_port: be16(raw, 0),
+        dst_port: be16(raw, 2),
+        seq: be32(raw, 4).unwrap_or(0),
+        ack: be32(raw, 8).unwrap_or(0),
+        flags: flags_of(raw),
+        window: be16(raw, 14),
+        options: TcpOptions::from_bytes(options),
+        payload_len: payload_len as u32,
+    }
 }
 
 /// [`parse_frame`] through etherparse's lax slicing, for every link type and every frame: what `parse_frame`
@@ -899,16 +905,11 @@ fn salvage_tcp(raw: &[u8], declared: Option<usize>) -> Result<Transport, ParseEr
         return Err(malformed);
     }
     let options = raw.get(20..header_len.min(raw.len())).unwrap_or_default();
-    Ok(Transport::Tcp(TcpMeta {
-        src_port: be16(raw, 0),
-        dst_port: be16(raw, 2),
-        seq: be32(raw, 4).unwrap_or(0),
-        ack: be32(raw, 8).unwrap_or(0),
-        flags: flags_of(raw),
-        window: be16(raw, 14),
-        options: TcpOptions::from_bytes(options),
-        payload_len: declared.map_or(0, |d| d.saturating_sub(header_len)) as u32,
-    }))
+    Ok(Transport::Tcp(tcp_meta(
+        raw,
+        options,
+        declared.map_or(0, |d| d.saturating_sub(header_len)),
+    )))
 }
 
 /// The header etherparse stopped at, in the words of [`ParseError::Malformed`].
