@@ -12,7 +12,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::matcher::ClosedAttempt;
+use crate::matcher::{ClosedAttempt, Spent};
 use crate::model::{Attempt, Closure, HopCount, Reply, ReplyKind};
 use crate::time::Duration;
 use crate::verdict::{Confidence, Evidence, Judgement, Rejecter, Verdict};
@@ -354,6 +354,9 @@ pub struct Analyzer {
     ready: VecDeque<(Attempt, Judgement)>,
     baselines_refused: u64,
     now: crate::time::Timestamp,
+    /// The overflow boxes of attempts unpacked here, kept for their own thread when `keep_spent` is set.
+    spent: Vec<Spent>,
+    keep_spent: bool,
 }
 
 impl Analyzer {
@@ -366,7 +369,29 @@ impl Analyzer {
             ready: VecDeque::new(),
             baselines_refused: 0,
             now: crate::time::Timestamp(i64::MIN),
+            spent: Vec::new(),
+            keep_spent: false,
         }
+    }
+
+    /// Keep the overflow boxes of the compact attempts this analyzer unpacks, for [`Analyzer::take_spent`],
+    /// instead of freeing them: for a caller whose attempts were matched on another thread.
+    pub(crate) fn keep_spent(&mut self) {
+        self.keep_spent = true;
+    }
+
+    /// Move the overflow boxes kept since the last call into `into`.
+    pub(crate) fn take_spent(&mut self, into: &mut Vec<Spent>) {
+        into.append(&mut self.spent);
+    }
+
+    /// Unpack a compact attempt, keeping its overflow boxes if asked to.
+    fn unpack(&mut self, closed: ClosedAttempt) -> Attempt {
+        let (attempt, spent) = closed.unpack();
+        if let Some(s) = spent.filter(|_| self.keep_spent) {
+            self.spent.push(s);
+        }
+        attempt
     }
 
     /// Move capture time forward: held attempts whose lookahead has passed are judged.
@@ -395,7 +420,8 @@ impl Analyzer {
     pub(crate) fn push_closed(&mut self, closed: ClosedAttempt) {
         let Some(lesson) = closed.lesson() else {
             // More than the compact first reply: learn from the unpacked attempt.
-            self.push(closed.into_attempt());
+            let attempt = self.unpack(closed);
+            self.push(attempt);
             return;
         };
         self.learn_lesson(closed.server(), closed.server_port(), &lesson);
@@ -506,7 +532,7 @@ impl Analyzer {
             }
             let attempt = match self.pending.pop_front() {
                 Some(Held::Full(a)) => *a,
-                Some(Held::Compact { closed, .. }) => closed.into_attempt(),
+                Some(Held::Compact { closed, .. }) => self.unpack(closed),
                 None => break,
             };
             let j = self.judge(&attempt);

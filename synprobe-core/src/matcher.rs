@@ -21,6 +21,7 @@ use crate::wire::TcpFlags;
 use crate::wire::Transport;
 use expiry::Expiry;
 use recent::Recent;
+pub(crate) use slot::Spent;
 use slot::{InFlight, Slot};
 
 /// How many frames of each kind an attempt keeps for its trace (counts are always complete).
@@ -303,8 +304,8 @@ impl Matcher {
     }
 
     /// [`Matcher::pop_closed`], with the attempt still in its compact form: the replay's judging thread
-    /// unpacks it, so that the matching thread does not spend its time there and the attempt's memory is
-    /// allocated and freed on the same thread.
+    /// unpacks it, so that the matching thread does not spend its time there (and hands the slot's overflow
+    /// boxes back to be freed here, see [`Spent`]).
     pub(crate) fn pop_closed_compact(&mut self) -> Option<ClosedAttempt> {
         self.closed.pop_front()
     }
@@ -507,6 +508,12 @@ impl ClosedAttempt {
     pub(crate) fn into_attempt(self) -> Attempt {
         self.slot.into_attempt(self.key, self.closure, self.at)
     }
+
+    /// The attempt with its packets, and the slot's overflow boxes to be dropped on the matcher's thread (see
+    /// [`Spent`]).
+    pub(crate) fn unpack(self) -> (Attempt, Option<slot::Spent>) {
+        self.slot.unpack(self.key, self.closure, self.at)
+    }
 }
 
 #[cfg(test)]
@@ -564,6 +571,46 @@ mod tests {
         let s = TcpSpec::syn(40000, port, isn);
         let b = s.emit(&ip()).expect("build");
         (s, b)
+    }
+
+    /// Unpacking hands back the overflow boxes of an attempt that has them (here: retransmissions and a later
+    /// client frame) and none for one that fits the compact slot, and the attempt is the one `into_attempt`
+    /// gives; an analyzer keeps them only when asked to.
+    #[test]
+    fn unpack_hands_back_the_overflow_boxes() {
+        let closed = |retransmit: bool| {
+            let mut f = Feed::new(MatchConfig::default());
+            let (_, b) = syn(80, 1);
+            f.push(0, &b);
+            if retransmit {
+                f.push(1000, &b);
+                f.push(3000, &b);
+            }
+            f.m.finish_next_closed(Timestamp(10_000_000_000))
+                .expect("one attempt")
+        };
+        let (lone, spent) = closed(false).unpack();
+        assert!(spent.is_none());
+        assert_eq!(lone, closed(false).into_attempt());
+        let (retried, spent) = closed(true).unpack();
+        assert!(spent.is_some());
+        assert_eq!(retried.syns.len(), 3);
+        assert_eq!(retried, closed(true).into_attempt());
+
+        for keep in [false, true] {
+            let mut analyzer = crate::analysis::Analyzer::new(Default::default());
+            if keep {
+                analyzer.keep_spent();
+            }
+            analyzer.push_closed(closed(true));
+            analyzer.push_closed(closed(false));
+            analyzer.finish();
+            let mut spent = Vec::new();
+            analyzer.take_spent(&mut spent);
+            assert_eq!(spent.len(), usize::from(keep));
+            let (a, _) = analyzer.pop().expect("judged");
+            assert_eq!(a, retried);
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::analysis::Analyzer;
 use crate::capture::{CaptureError, CaptureReader, LinkType};
 use crate::engine::{Engine, EngineConfig, FrameStats, Front, Judge, Report};
 use crate::error::{Error, Result};
-use crate::matcher::{ClosedAttempt, MatchStats};
+use crate::matcher::{ClosedAttempt, MatchStats, Spent};
 use crate::time::Timestamp;
 
 /// A BPF filter (tcpdump syntax) applied to frames before analysis, compiled by libpcap once per link type.
@@ -210,6 +210,9 @@ struct Batch {
     first_ts: Option<Timestamp>,
     /// Bytes of the file read so far, every 65,536 frames.
     progress: Option<u64>,
+    /// On the way back: the overflow boxes of the attempts judged, to be freed by the matching thread that
+    /// allocated them.
+    spent: Vec<Spent>,
 }
 
 impl Batch {
@@ -219,6 +222,7 @@ impl Batch {
             attempts: Vec::with_capacity(BATCH_ATTEMPTS),
             first_ts: None,
             progress: None,
+            spent: Vec::new(),
         }
     }
 }
@@ -253,10 +257,11 @@ impl Batcher {
     }
 
     fn flush(&mut self) {
-        let next = self
+        let mut next = self
             .emptied
             .try_recv()
             .unwrap_or_else(|_| Batch::with_capacity());
+        next.spent.clear();
         let batch = std::mem::replace(&mut self.batch, next);
         if !self.hung_up && self.tx.send(batch).is_err() {
             self.hung_up = true;
@@ -318,6 +323,7 @@ pub fn replay_parallel<R: Read + Send>(
     let (tx, rx) = mpsc::sync_channel::<Batch>(BATCHES_IN_FLIGHT);
     let (emptied_tx, emptied_rx) = mpsc::channel::<Batch>();
     let mut analyzer = Analyzer::new(options.engine.analyzer);
+    analyzer.keep_spent();
     let mut seen = ReplayStats::default();
     std::thread::scope(|scope| {
         let front = std::thread::Builder::new()
@@ -361,6 +367,7 @@ pub fn replay_parallel<R: Read + Send>(
                 on_progress(bytes);
             }
             batch.first_ts = None;
+            analyzer.take_spent(&mut batch.spent);
             // Back to the matching thread to be filled again (it may have finished: then it is dropped here).
             let _ = emptied_tx.send(batch);
         }
