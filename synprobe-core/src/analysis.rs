@@ -19,11 +19,21 @@ use crate::verdict::{Confidence, Evidence, Judgement, Rejecter, Verdict};
 
 /// `format!` into a string with room for a typical sentence from the start: judging writes several sentences per
 /// attempt, and growing each from the size of its literal parts cost a reallocation or two apiece.
+/// The string comes from this thread's pool when a recycled report left one there (see [`crate::pool`]).
 macro_rules! sentence {
     ($($arg:tt)*) => {{
-        let mut s = String::with_capacity(128);
+        let mut s: String = crate::pool::take(|| String::with_capacity(128));
         let _ = fmt::Write::write_fmt(&mut s, format_args!($($arg)*));
         s
+    }};
+}
+
+/// A judgement's next steps, in a vector from this thread's pool when there is one.
+macro_rules! steps {
+    ($($step:expr),* $(,)?) => {{
+        let mut v: Vec<Cow<'static, str>> = crate::pool::take(|| Vec::with_capacity(4));
+        $(v.push($step);)*
+        v
     }};
 }
 
@@ -611,7 +621,7 @@ fn judge_open(a: &Attempt, r: &Reply, _b: &ServerBaseline) -> Judgement {
         target_hops: Some(reading.hops),
         rtt_ms: rtt.map(Duration::as_millis_f64),
         evidence,
-        next_steps: vec![
+        next_steps: steps![
             "TCP is fine: if the client still fails, look above TCP (TLS, the application's logs, an HTTP proxy)"
                 .into(),
         ],
@@ -969,14 +979,14 @@ const FORGERY_CODES: [&str; 7] = [
 
 /// A judgement's evidence, starting with `first`, with room for the few more most judgements add.
 fn evidence_list(first: Evidence) -> Vec<Evidence> {
-    let mut v = Vec::with_capacity(4);
+    let mut v = crate::pool::take(|| Vec::with_capacity(4));
     v.push(first);
     v
 }
 
 fn closed_steps(a: &Attempt) -> Vec<Cow<'static, str>> {
     let port = a.probe.key.server_port.0;
-    vec![
+    steps![
         sentence!("On {}: `ss -tlnp 'sport = :{port}'` shows whether anything listens on port {port}", a.probe.key.server).into(),
         "If the service is stopped: `systemctl status <service>`, then its logs (`journalctl -u <service>`)".into(),
         sentence!(
@@ -988,7 +998,7 @@ fn closed_steps(a: &Attempt) -> Vec<Cow<'static, str>> {
 
 fn firewall_rst_steps(a: &Attempt, at_target: bool) -> Vec<Cow<'static, str>> {
     let port = a.probe.key.server_port.0;
-    let mut v = Vec::with_capacity(3);
+    let mut v: Vec<Cow<'static, str>> = crate::pool::take(|| Vec::with_capacity(3));
     if at_target {
         v.push(sentence!(
             "On {}: look for a REJECT --reject-with tcp-reset rule for port {port}: `iptables -S | grep -i reject`, `nft list ruleset | grep -i reject`",
@@ -1027,7 +1037,7 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
     } else {
         sentence!("{src} at hop {}", reading.hops.0)
     };
-    let mut evidence = Vec::with_capacity(4);
+    let mut evidence: Vec<Evidence> = crate::pool::take(|| Vec::with_capacity(4));
     let quote_note = r
         .seen
         .packet
@@ -1069,7 +1079,7 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
                         "{}: rejected by a firewall rule on the sending host {src} itself (ICMP {text}); the SYN never left it",
                         port_desc(a)
                     ),
-                    vec![
+                    steps![
                         sentence!("On {src}: look for a REJECT rule in the OUTPUT chain: `iptables -S OUTPUT`, `ip6tables -S OUTPUT`, `nft list ruleset`").into(),
                         "Local security software (a host firewall, a container or VPN policy) can install such rules".into(),
                     ],
@@ -1079,7 +1089,7 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
                     Verdict::IcmpRejected,
                     Confidence::High,
                     sentence!("{}: rejected by {who} with ICMP {text}", port_desc(a)),
-                    vec![
+                    steps![
                         sentence!(
                             "On {src}: find the REJECT rule (`iptables -S | grep REJECT`, `ip6tables -S`, `nft list ruleset`) or a `prohibit` route (`ip route show type prohibit`)"
                         ).into(),
@@ -1091,7 +1101,7 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
                     Verdict::Unreachable,
                     Confidence::High,
                     sentence!("{}: unreachable, {who} reports {text}", port_desc(a)),
-                    vec![
+                    steps![
                         sentence!("On {src}: `ip route get {server}` shows which route (or `unreachable` route) applies").into(),
                         sentence!("If the route is right: is {server} up, and does it answer ARP/neighbour discovery (`ip neigh`) on its link?").into(),
                     ],
@@ -1120,7 +1130,7 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
                     Confidence::Medium
                 },
                 sentence!("{}: the SYN expired in transit at {who}", port_desc(a)),
-                vec![sentence!(
+                steps![sentence!(
                     "Trace the path (`mtr -T -P {} {server}`) and look for a loop",
                     a.probe.key.server_port.0
                 )
@@ -1145,7 +1155,7 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
                     "{}: an ICMP error from {who} turned the SYN back",
                     port_desc(a)
                 ),
-                vec![sentence!("Check the path MTU and routing towards {server}").into()],
+                steps![sentence!("Check the path MTU and routing towards {server}").into()],
             )
         }
     };
@@ -1246,7 +1256,7 @@ fn judge_silence(a: &Attempt, b: &ServerBaseline) -> Judgement {
         target_hops: b.target_hops(),
         rtt_ms: None,
         evidence,
-        next_steps: vec![
+        next_steps: steps![
             "A DROP rule, a blackhole route, or a host that is down behind a router that sends no ICMP".into(),
             "On a Linux host, a full listen backlog drops SYNs silently too: `nstat -az TcpExtListenOverflows TcpExtListenDrops`, and Recv-Q against Send-Q in `ss -tln`".into(),
             sentence!(

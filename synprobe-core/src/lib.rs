@@ -120,6 +120,7 @@ mod lab_frames;
 pub mod live;
 pub mod matcher;
 mod model;
+mod pool;
 mod ports;
 pub mod record;
 mod replay;

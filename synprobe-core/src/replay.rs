@@ -168,6 +168,7 @@ pub fn replay<R: Read>(
             } else {
                 stats.not_selected += 1;
             }
+            crate::pool::recycle(r);
         }
     };
     // The callback below needs the stats too (`on_report` sees them): they are kept apart and merged.
@@ -341,6 +342,7 @@ pub fn replay_parallel<R: Read + Send>(
                 } else {
                     seen.not_selected += 1;
                 }
+                crate::pool::recycle(r);
             }
         };
         for mut batch in rx {
@@ -360,9 +362,10 @@ pub fn replay_parallel<R: Read + Send>(
                         }
                     }
                 }
+                // Each report as soon as it is judged: its buffers go back to the pool for the next one.
+                deliver(&mut analyzer, &mut seen);
             }
             drop(attempts);
-            deliver(&mut analyzer, &mut seen);
             if let Some(bytes) = batch.progress.take() {
                 on_progress(bytes);
             }

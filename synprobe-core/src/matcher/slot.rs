@@ -520,19 +520,24 @@ impl Slot {
             None => (&[], None),
         };
         let (whole_syns, more_replies, client_frames) = match rest {
-            Some(r) => (&r.syns[..], &r.replies[..], r.client_frames.to_vec()),
+            Some(r) if !r.client_frames.is_empty() => {
+                let mut frames: Vec<Observed> = crate::pool::take(Vec::new);
+                frames.extend_from_slice(&r.client_frames);
+                (&r.syns[..], &r.replies[..], frames)
+            }
+            Some(r) => (&r.syns[..], &r.replies[..], Vec::new()),
             None => (&[][..], &[][..], Vec::new()),
         };
         let first = self.first_syn.map(|s| s.observed(&key, &probe));
-        let mut syns =
-            Vec::with_capacity(usize::from(first.is_some()) + retx.len() + whole_syns.len());
+        let mut syns: Vec<Observed> = crate::pool::take(Vec::new);
+        syns.reserve_exact(usize::from(first.is_some()) + retx.len() + whole_syns.len());
         if let Some(f) = first {
             syns.push(f);
             syns.extend(retx.iter().map(|r| r.observed(&f)));
         }
         syns.extend_from_slice(whole_syns);
-        let mut replies =
-            Vec::with_capacity(usize::from(self.first_reply.is_some()) + more_replies.len());
+        let mut replies: Vec<Reply> = crate::pool::take(Vec::new);
+        replies.reserve_exact(usize::from(self.first_reply.is_some()) + more_replies.len());
         replies.extend(self.first_reply.map(|r| r.reply(&key)));
         replies.extend_from_slice(more_replies);
         let attempt = Attempt {

@@ -1,0 +1,142 @@
+//! Per-thread pools of the strings and vectors a report is built from.
+//!
+//! Judging an attempt builds a handful of small strings and vectors (the headline, each observation, the lists
+//! of evidence and next steps, the attempt's SYNs and replies), and a replay of millions of attempts freed them
+//! all again at once: malloc and free were a quarter of the judging thread's time. A caller that is done with a
+//! [`Report`] hands it to [`recycle`], and the next judgement takes its buffers from here. Each pool keeps at
+//! most [`KEEP`] buffers of at most [`MAX_BYTES`], so what it holds stays small; a thread that never recycles
+//! simply finds its pools empty.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::thread::LocalKey;
+
+use crate::engine::Report;
+use crate::model::{Observed, Reply};
+use crate::verdict::Evidence;
+
+/// Buffers kept per pool and thread.
+const KEEP: usize = 64;
+/// Capacity, in bytes, above which a buffer is freed rather than kept.
+const MAX_BYTES: usize = 4096;
+
+/// A buffer that can be emptied and used again.
+pub(crate) trait Pooled: Default + 'static {
+    /// This thread's pool of it.
+    fn pool() -> &'static LocalKey<RefCell<Vec<Self>>>;
+    /// Its capacity in bytes.
+    fn bytes(&self) -> usize;
+    /// Empty it, keeping its capacity.
+    fn clear(&mut self);
+}
+
+impl Pooled for String {
+    fn pool() -> &'static LocalKey<RefCell<Vec<Self>>> {
+        thread_local!(static POOL: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) });
+        &POOL
+    }
+    fn bytes(&self) -> usize {
+        self.capacity()
+    }
+    fn clear(&mut self) {
+        String::clear(self);
+    }
+}
+
+macro_rules! pooled_vec {
+    ($($t:ty),*) => {$(
+        impl Pooled for Vec<$t> {
+            fn pool() -> &'static LocalKey<RefCell<Vec<Self>>> {
+                thread_local!(static POOL: RefCell<Vec<Vec<$t>>> = const { RefCell::new(Vec::new()) });
+                &POOL
+            }
+            fn bytes(&self) -> usize {
+                self.capacity() * std::mem::size_of::<$t>()
+            }
+            fn clear(&mut self) {
+                Vec::clear(self);
+            }
+        }
+    )*};
+}
+pooled_vec!(Evidence, Cow<'static, str>, Observed, Reply);
+
+/// An empty buffer: one given back earlier on this thread if there is one, else a new one with `capacity`.
+pub(crate) fn take<T: Pooled>(capacity: impl FnOnce() -> T) -> T {
+    T::pool().with_borrow_mut(Vec::pop).unwrap_or_else(capacity)
+}
+
+/// Give a buffer back to this thread's pool (it is freed if the pool is full, or the buffer large or empty).
+pub(crate) fn give<T: Pooled>(mut buffer: T) {
+    let bytes = buffer.bytes();
+    if bytes == 0 || bytes > MAX_BYTES {
+        return;
+    }
+    buffer.clear();
+    T::pool().with_borrow_mut(|pool| {
+        if pool.len() < KEEP {
+            pool.push(buffer);
+        }
+    });
+}
+
+/// Give the strings and vectors of a report that is no longer needed to this thread's pools, for the next
+/// judgements to reuse.
+pub(crate) fn recycle(report: Report) {
+    let Report { attempt, judgement } = report;
+    give(judgement.headline);
+    let mut evidence = judgement.evidence;
+    for e in evidence.drain(..) {
+        give(e.observed);
+        if let Cow::Owned(s) = e.implies {
+            give(s);
+        }
+    }
+    give(evidence);
+    let mut steps = judgement.next_steps;
+    for step in steps.drain(..) {
+        if let Cow::Owned(s) = step {
+            give(s);
+        }
+    }
+    give(steps);
+    give(attempt.syns);
+    give(attempt.replies);
+    give(attempt.client_frames);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffers_come_back_empty_with_their_capacity_and_within_bounds() {
+        let mut s = String::with_capacity(100);
+        s.push_str("an observation");
+        let at = s.as_ptr();
+        give(s);
+        let again: String = take(String::new);
+        assert!(again.is_empty());
+        assert_eq!(again.as_ptr(), at, "the same buffer");
+        assert!(again.capacity() >= 100);
+        assert_eq!(
+            take::<String>(String::new).capacity(),
+            0,
+            "the pool is empty again"
+        );
+
+        give(String::with_capacity(MAX_BYTES + 1));
+        give(String::new());
+        assert_eq!(
+            take::<String>(String::new).capacity(),
+            0,
+            "large and empty buffers are not kept"
+        );
+
+        for _ in 0..KEEP + 10 {
+            give(String::with_capacity(8));
+        }
+        assert_eq!(String::pool().with_borrow(Vec::len), KEEP);
+        String::pool().with_borrow_mut(Vec::clear);
+    }
+}
