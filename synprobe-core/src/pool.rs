@@ -4,8 +4,8 @@
 //! of evidence and next steps, the attempt's SYNs and replies), and a replay of millions of attempts freed them
 //! all again at once: malloc and free were a quarter of the judging thread's time. A caller that is done with a
 //! [`Report`] hands it to [`recycle`], and the next judgement takes its buffers from here. Each pool keeps at
-//! most [`KEEP`] buffers of at most [`MAX_BYTES`], so what it holds stays small; a thread that never recycles
-//! simply finds its pools empty.
+//! most [`KEEP`] buffers of at most [`MAX_BYTES`], so what it holds stays small, and a replay [`empty`]s the
+//! pools when it ends. A thread that never recycles simply finds its pools empty.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -80,6 +80,19 @@ pub(crate) fn give<T: Pooled>(mut buffer: T) {
     });
 }
 
+/// Free what this thread's pools hold: a replay does this when it ends, so that an embedding program's thread
+/// does not keep the buffers of a replay that is over.
+pub(crate) fn empty() {
+    fn free<T: Pooled>() {
+        T::pool().with_borrow_mut(|pool| *pool = Vec::new());
+    }
+    free::<String>();
+    free::<Vec<Evidence>>();
+    free::<Vec<Cow<'static, str>>>();
+    free::<Vec<Observed>>();
+    free::<Vec<Reply>>();
+}
+
 /// Give the strings and vectors of a report that is no longer needed to this thread's pools, for the next
 /// judgements to reuse.
 pub(crate) fn recycle(report: Report) {
@@ -137,6 +150,9 @@ mod tests {
             give(String::with_capacity(8));
         }
         assert_eq!(String::pool().with_borrow(Vec::len), KEEP);
-        String::pool().with_borrow_mut(Vec::clear);
+        give(Vec::<Reply>::with_capacity(2));
+        empty();
+        assert_eq!(String::pool().with_borrow(Vec::capacity), 0);
+        assert_eq!(<Vec<Reply>>::pool().with_borrow(Vec::capacity), 0);
     }
 }

@@ -188,6 +188,7 @@ pub fn replay<R: Read>(
     stats.filtered_out = read.filtered_out;
     engine.finish();
     deliver(&mut engine, &mut stats);
+    crate::pool::empty();
     stats.frames = *engine.frame_stats();
     stats.frames.frames += stats.filtered_out;
     stats.matching = *engine.match_stats();
@@ -376,6 +377,7 @@ pub fn replay_parallel<R: Read + Send>(
         }
         analyzer.finish();
         deliver(&mut analyzer, &mut seen);
+        crate::pool::empty();
         let done = match front.join() {
             Ok(done) => done?,
             Err(panic) => std::panic::resume_unwind(panic),
