@@ -52,7 +52,7 @@ struct ProbeRest {
     ttl: Ttl,
     tos: u8,
     has_flow_label: bool,
-    /// The options, when they fit; else they are in [`Extra::long_options`].
+    /// The options, when they fit; else they are in [`Rest::long_options`].
     options: Option<ShortOptions>,
 }
 
