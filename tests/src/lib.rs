@@ -7,7 +7,7 @@
 
 pub mod lab;
 
-/// The `synprobe` binary of this build (target/<profile>/synprobe beside the test executable). It is built
+/// The `synprobe` binary of this build (`target/<profile>/synprobe` beside the test executable). It is built
 /// once per test process first: `cargo test -p synprobe-tests` alone would otherwise run a stale binary.
 pub fn synprobe_bin() -> std::path::PathBuf {
     static BUILT: std::sync::Once = std::sync::Once::new();
