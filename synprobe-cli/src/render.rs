@@ -79,8 +79,9 @@ pub fn replay(args: &ReplayArgs) -> io::Result<u8> {
     let mut summary = Summary::default();
     let mut findings: BTreeMap<(String, u16, Verdict), Report> = BTreeMap::new();
     let mut write_err: Option<io::Error> = None;
-    // One attempt's JSON line, reused from attempt to attempt.
+    // One attempt's JSON line, or text line, reused from attempt to attempt.
     let mut json_buf = Vec::with_capacity(4096);
+    let mut line_buf = String::with_capacity(256);
     let mut header_done = false;
     let result = run_replay(
         &mut reader,
@@ -108,15 +109,17 @@ pub fn replay(args: &ReplayArgs) -> io::Result<u8> {
                         return;
                     }
                 }
-                let key = (
-                    report.attempt.probe.key.server.to_string(),
-                    report.attempt.probe.key.server_port.0,
-                    report.judgement.verdict,
-                );
-                if findings.len() < MAX_FINDINGS || findings.contains_key(&key) {
+                // Once MAX_FINDINGS kinds are kept no other is added, and a kind already kept keeps its first
+                // report: nothing more to do for the rest of the capture.
+                if findings.len() < MAX_FINDINGS {
+                    let key = (
+                        report.attempt.probe.key.server.to_string(),
+                        report.attempt.probe.key.server_port.0,
+                        report.judgement.verdict,
+                    );
                     findings.entry(key).or_insert_with(|| report.clone());
                 }
-                human_line(&mut out, report, t0, args.trace, palette)
+                human_line(&mut out, &mut line_buf, report, t0, args.trace, palette)
             };
             if let Err(e) = r {
                 if e.kind() == io::ErrorKind::BrokenPipe {
@@ -221,47 +224,85 @@ fn json_line(
     out.write_all(buf)
 }
 
+/// One attempt as a line of the text report: time, client → server:port, verdict (confidence), the deciding
+/// evidence. Built in `line` (reused from attempt to attempt: a replay writes a line per attempt) and written at
+/// once.
 fn human_line(
     out: &mut impl Write,
+    line: &mut String,
     r: &Report,
     t0: Timestamp,
     trace: bool,
     palette: Palette,
 ) -> io::Result<()> {
+    use std::fmt::Write as _;
     let a = &r.attempt;
     let j = &r.judgement;
     let k = &a.probe.key;
-    let attempt = format!(
-        "{} → {}",
-        endpoint(k.client, k.client_port.0),
-        endpoint(k.server, k.server_port.0)
-    );
-    let verdict = format!("{} ({})", j.verdict, j.confidence);
-    // Padded as plain text, the verdict word painted: escapes must not count towards the column's width.
-    let pad = 22usize.saturating_sub(verdict.chars().count());
-    let (word, rest) = verdict.split_at(verdict.find(' ').unwrap_or(verdict.len()));
-    let why = j.evidence.first().map_or("", |e| e.observed.as_str());
-    let retx = match a.syn_count {
-        0 => " [SYN not captured]".to_string(),
-        1 => String::new(),
-        n => format!(" [{n} SYNs]"),
-    };
-    writeln!(
-        out,
-        "{:>11.6}  {:<47} {}{rest}{:pad$} {}{}",
-        a.probe.ts.since(t0).as_secs_f64(),
-        attempt,
+    line.clear();
+    // Writing to a String cannot fail.
+    let _ = write!(line, "{:>11.6}  ", a.probe.ts.since(t0).as_secs_f64());
+    // The attempt, padded to 47 characters (not bytes: the arrow is one character of three bytes).
+    let from = line.len();
+    push_endpoint(line, k.client, k.client_port.0);
+    line.push_str(" → ");
+    push_endpoint(line, k.server, k.server_port.0);
+    let width = line[from..].chars().count();
+    line.extend(std::iter::repeat_n(' ', 47usize.saturating_sub(width)));
+    line.push(' ');
+    // The verdict word painted, then " (confidence)", padded as plain text to 22: escapes must not count
+    // towards the column's width.
+    let word = j.verdict.as_str();
+    let _ = write!(
+        line,
+        "{} ({})",
         palette.verdict(j.verdict, word),
-        "",
-        why,
-        retx
-    )?;
+        j.confidence
+    );
+    let plain = word.len() + 3 + j.confidence.as_str().len();
+    line.extend(std::iter::repeat_n(' ', 22usize.saturating_sub(plain)));
+    line.push(' ');
+    line.push_str(j.evidence.first().map_or("", |e| e.observed.as_str()));
+    match a.syn_count {
+        0 => line.push_str(" [SYN not captured]"),
+        1 => {}
+        n => {
+            let _ = write!(line, " [{n} SYNs]");
+        }
+    }
+    line.push('\n');
+    out.write_all(line.as_bytes())?;
     if trace {
-        for line in attempt_lines(a, t0) {
-            writeln!(out, "      {line}")?;
+        for l in attempt_lines(a, t0) {
+            writeln!(out, "      {l}")?;
         }
     }
     Ok(())
+}
+
+/// [`endpoint`], appended to `line`: IPv4 from its octets, without `fmt`.
+fn push_endpoint(line: &mut String, addr: std::net::IpAddr, port: u16) {
+    use std::fmt::Write as _;
+    match addr {
+        std::net::IpAddr::V4(a) => {
+            for (i, octet) in a.octets().into_iter().enumerate() {
+                if i > 0 {
+                    line.push('.');
+                }
+                if octet >= 100 {
+                    line.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    line.push(char::from(b'0' + octet / 10 % 10));
+                }
+                line.push(char::from(b'0' + octet % 10));
+            }
+            let _ = write!(line, ":{port}");
+        }
+        std::net::IpAddr::V6(_) => {
+            let _ = write!(line, "[{addr}]:{port}");
+        }
+    }
 }
 
 fn endpoint(addr: std::net::IpAddr, port: u16) -> String {
@@ -378,5 +419,116 @@ fn describe_format(f: &Format) -> String {
             link.0
         ),
         Format::PcapNg => "pcapng (link types and timestamp resolutions per interface)".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use proptest::prelude::*;
+    use synprobe_core::build::{IpSpec, TcpSpec, Timeline};
+
+    use super::*;
+    use crate::palette::ColorWhen;
+
+    /// The line as it was written with `format!` before [`human_line`] built it in a reused buffer.
+    fn line_with_format(r: &Report, t0: Timestamp, palette: Palette) -> String {
+        let (a, j, k) = (&r.attempt, &r.judgement, &r.attempt.probe.key);
+        let attempt = format!(
+            "{} → {}",
+            endpoint(k.client, k.client_port.0),
+            endpoint(k.server, k.server_port.0)
+        );
+        let verdict = format!("{} ({})", j.verdict, j.confidence);
+        let pad = 22usize.saturating_sub(verdict.chars().count());
+        let (word, rest) = verdict.split_at(verdict.find(' ').unwrap_or(verdict.len()));
+        let why = j.evidence.first().map_or("", |e| e.observed.as_str());
+        let retx = match a.syn_count {
+            0 => " [SYN not captured]".to_string(),
+            1 => String::new(),
+            n => format!(" [{n} SYNs]"),
+        };
+        format!(
+            "{:>11.6}  {:<47} {}{rest}{:pad$} {}{}\n",
+            a.probe.ts.since(t0).as_secs_f64(),
+            attempt,
+            palette.verdict(j.verdict, word),
+            "",
+            why,
+            retx
+        )
+    }
+
+    /// Open, closed and retransmitted-then-filtered attempts over IPv4 and IPv6, with short and long addresses.
+    fn reports() -> Vec<Report> {
+        let mut t = Timeline::starting_at(1_763_700_000);
+        let pairs = [
+            ("10.0.0.2", "10.0.0.9"),
+            ("255.255.255.254", "198.18.100.200"),
+            ("2001:db8::2", "2001:db8:ffff:ffff:ffff:ffff:ffff:fff9"),
+        ];
+        for (n, (c, s)) in pairs.iter().enumerate() {
+            let ip = IpSpec::new(c.parse().expect("addr"), s.parse().expect("addr"));
+            let base = n as f64 * 10_000.0;
+            let syn = |port: u16| TcpSpec::syn(40_000 + port, port, 7);
+            t.at(base, syn(443).emit(&ip).expect("syn"));
+            let back = ip.reversed().ttl(60);
+            t.at(
+                base + 5.0,
+                TcpSpec::syn_ack_to(&syn(443), 9)
+                    .emit(&back)
+                    .expect("syn-ack"),
+            );
+            t.at(base + 10.0, syn(8080).emit(&ip).expect("syn"));
+            t.at(
+                base + 15.0,
+                TcpSpec::rst_to(&syn(8080)).emit(&back).expect("rst"),
+            );
+            for ms in [20.0, 1020.0, 3020.0] {
+                t.at(base + ms, syn(25).emit(&ip).expect("syn"));
+            }
+        }
+        t.judge(EngineConfig::default())
+    }
+
+    #[test]
+    fn text_lines_are_the_ones_format_wrote() {
+        let reports = reports();
+        assert!(reports.len() >= 9, "{}", reports.len());
+        assert!(reports.iter().any(|r| r.attempt.syn_count == 3));
+        let t0 = Timestamp(1_763_700_000_000_000_000);
+        for on in [false, true] {
+            let palette = Palette::new(
+                if on {
+                    ColorWhen::Always
+                } else {
+                    ColorWhen::Never
+                },
+                false,
+                false,
+                false,
+            );
+            let mut line = String::new();
+            for r in &reports {
+                let mut out = Vec::new();
+                human_line(&mut out, &mut line, r, t0, false, palette).expect("writes");
+                assert_eq!(
+                    String::from_utf8(out).expect("utf-8"),
+                    line_with_format(r, t0, palette)
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn endpoints_are_pushed_as_formatted(v4 in any::<u32>(), v6 in any::<u128>(), port in any::<u16>()) {
+            for addr in [IpAddr::from(v4.to_be_bytes()), IpAddr::from(v6.to_be_bytes())] {
+                let mut pushed = String::from("x");
+                push_endpoint(&mut pushed, addr, port);
+                prop_assert_eq!(pushed, format!("x{}", endpoint(addr, port)));
+            }
+        }
     }
 }

@@ -69,13 +69,20 @@ pub enum Confidence {
     High,
 }
 
-impl fmt::Display for Confidence {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Confidence {
+    /// The name used in reports and JSON: `low`, `medium`, `high`.
+    pub fn as_str(self) -> &'static str {
+        match self {
             Confidence::Low => "low",
             Confidence::Medium => "medium",
             Confidence::High => "high",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Confidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
