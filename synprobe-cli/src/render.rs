@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use synprobe_core::capture::{CaptureReader, Format};
 use synprobe_core::matcher::MatchConfig;
-use synprobe_core::record::{write_attempt_json, FileErrorRecord, SummaryRecord};
+use synprobe_core::record::{put_ipv4, write_attempt_json, FileErrorRecord, SummaryRecord};
 use synprobe_core::trace::attempt_lines;
 use synprobe_core::{
     replay_parallel as run_replay, Duration, EngineConfig, Error, ReplayOptions, Report, Summary,
@@ -285,18 +285,10 @@ fn push_endpoint(line: &mut String, addr: std::net::IpAddr, port: u16) {
     use std::fmt::Write as _;
     match addr {
         std::net::IpAddr::V4(a) => {
-            for (i, octet) in a.octets().into_iter().enumerate() {
-                if i > 0 {
-                    line.push('.');
-                }
-                if octet >= 100 {
-                    line.push(char::from(b'0' + octet / 100));
-                }
-                if octet >= 10 {
-                    line.push(char::from(b'0' + octet / 10 % 10));
-                }
-                line.push(char::from(b'0' + octet % 10));
-            }
+            let mut buf = [0u8; 15];
+            let end = put_ipv4(a, &mut buf, 0);
+            // Digits and dots only: always UTF-8.
+            line.push_str(std::str::from_utf8(&buf[..end]).unwrap_or_default());
             let _ = write!(line, ":{port}");
         }
         std::net::IpAddr::V6(_) => {
