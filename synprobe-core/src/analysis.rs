@@ -577,9 +577,28 @@ fn port_desc(a: &Attempt) -> impl fmt::Display + '_ {
         write!(
             f,
             "{} port {}",
-            a.probe.key.server, a.probe.key.server_port.0
+            Addr(a.probe.key.server),
+            a.probe.key.server_port.0
         )
     })
+}
+
+/// An address, written as `Display` writes it; IPv4 without formatting each octet through `fmt` (judging writes a
+/// few addresses per attempt, and that was 7% of a replay's judging thread).
+struct Addr(IpAddr);
+
+impl fmt::Display for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            IpAddr::V4(a) => {
+                let mut buf = [0u8; 15];
+                let end = crate::record::put_ipv4(a, &mut buf, 0);
+                // Digits and dots only: always UTF-8. `pad`, as `Ipv4Addr` does, for a width or precision.
+                f.pad(std::str::from_utf8(&buf[..end]).unwrap_or_default())
+            }
+            IpAddr::V6(a) => fmt::Display::fmt(&a, f),
+        }
+    }
 }
 
 /// A value written by a closure.
@@ -596,7 +615,11 @@ fn judge_open(a: &Attempt, r: &Reply, _b: &ServerBaseline) -> Judgement {
     let rtt = rtt_of(a, r);
     let mut evidence = evidence_list(Evidence::new(
         "syn-ack",
-        sentence!("SYN-ACK from {} with {}", r.source(), reading.describe()),
+        sentence!(
+            "SYN-ACK from {} with {}",
+            Addr(r.source()),
+            reading.describe()
+        ),
         "the target's TCP stack accepted the connection: something listens on the port",
     ));
     if !r.exact {
@@ -636,7 +659,7 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
         "rst",
         sentence!(
             "RST from {} with {}{}",
-            r.source(),
+            Addr(r.source()),
             reading.describe(),
             rtt.map_or(String::new(), |d| sentence!(
                 ", after {:.2} ms",
@@ -987,7 +1010,7 @@ fn evidence_list(first: Evidence) -> Vec<Evidence> {
 fn closed_steps(a: &Attempt) -> Vec<Cow<'static, str>> {
     let port = a.probe.key.server_port.0;
     steps![
-        sentence!("On {}: `ss -tlnp 'sport = :{port}'` shows whether anything listens on port {port}", a.probe.key.server).into(),
+        sentence!("On {}: `ss -tlnp 'sport = :{port}'` shows whether anything listens on port {port}", Addr(a.probe.key.server)).into(),
         "If the service is stopped: `systemctl status <service>`, then its logs (`journalctl -u <service>`)".into(),
         sentence!(
             "If it listens only on 127.0.0.1 or ::1 (`ss -tln` shows 127.0.0.1:{port}), bind it to 0.0.0.0/:: or the public address"
@@ -1002,7 +1025,7 @@ fn firewall_rst_steps(a: &Attempt, at_target: bool) -> Vec<Cow<'static, str>> {
     if at_target {
         v.push(sentence!(
             "On {}: look for a REJECT --reject-with tcp-reset rule for port {port}: `iptables -S | grep -i reject`, `nft list ruleset | grep -i reject`",
-            a.probe.key.server
+            Addr(a.probe.key.server)
         ).into());
     } else {
         v.push(sentence!(
@@ -1020,6 +1043,7 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
     let is_target = src == server;
     // An error from the client's own address: its own firewall (OUTPUT chain) refused the SYN before it left.
     let is_self = src == a.probe.key.client && !is_target;
+    let (src_text, server_text) = (Addr(src), Addr(server));
     let reading = TtlReading::of(r.seen.packet.ip.ttl);
     let rtt = rtt_of(a, r);
     let target_hops = b.target_hops();
@@ -1031,11 +1055,11 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
         Some(reading.hops)
     };
     let who = if is_self {
-        sentence!("the sending host {src} itself")
+        sentence!("the sending host {src_text} itself")
     } else if is_target {
-        sentence!("the target {src} itself")
+        sentence!("the target {src_text} itself")
     } else {
-        sentence!("{src} at hop {}", reading.hops.0)
+        sentence!("{src_text} at hop {}", reading.hops.0)
     };
     let mut evidence: Vec<Evidence> = crate::pool::take(|| Vec::with_capacity(4));
     let quote_note = r
@@ -1076,11 +1100,11 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
                     Verdict::IcmpRejected,
                     Confidence::High,
                     sentence!(
-                        "{}: rejected by a firewall rule on the sending host {src} itself (ICMP {text}); the SYN never left it",
+                        "{}: rejected by a firewall rule on the sending host {src_text} itself (ICMP {text}); the SYN never left it",
                         port_desc(a)
                     ),
                     steps![
-                        sentence!("On {src}: look for a REJECT rule in the OUTPUT chain: `iptables -S OUTPUT`, `ip6tables -S OUTPUT`, `nft list ruleset`").into(),
+                        sentence!("On {src_text}: look for a REJECT rule in the OUTPUT chain: `iptables -S OUTPUT`, `ip6tables -S OUTPUT`, `nft list ruleset`").into(),
                         "Local security software (a host firewall, a container or VPN policy) can install such rules".into(),
                     ],
                 )
@@ -1091,7 +1115,7 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
                     sentence!("{}: rejected by {who} with ICMP {text}", port_desc(a)),
                     steps![
                         sentence!(
-                            "On {src}: find the REJECT rule (`iptables -S | grep REJECT`, `ip6tables -S`, `nft list ruleset`) or a `prohibit` route (`ip route show type prohibit`)"
+                            "On {src_text}: find the REJECT rule (`iptables -S | grep REJECT`, `ip6tables -S`, `nft list ruleset`) or a `prohibit` route (`ip route show type prohibit`)"
                         ).into(),
                         "A REJECT rule answers at once; if the port must be reachable, allow it before that rule".into(),
                     ],
@@ -1102,8 +1126,8 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
                     Confidence::High,
                     sentence!("{}: unreachable, {who} reports {text}", port_desc(a)),
                     steps![
-                        sentence!("On {src}: `ip route get {server}` shows which route (or `unreachable` route) applies").into(),
-                        sentence!("If the route is right: is {server} up, and does it answer ARP/neighbour discovery (`ip neigh`) on its link?").into(),
+                        sentence!("On {src_text}: `ip route get {server_text}` shows which route (or `unreachable` route) applies").into(),
+                        sentence!("If the route is right: is {server_text} up, and does it answer ARP/neighbour discovery (`ip neigh`) on its link?").into(),
                     ],
                 )
             }
@@ -1131,7 +1155,7 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
                 },
                 sentence!("{}: the SYN expired in transit at {who}", port_desc(a)),
                 steps![sentence!(
-                    "Trace the path (`mtr -T -P {} {server}`) and look for a loop",
+                    "Trace the path (`mtr -T -P {} {server_text}`) and look for a loop",
                     a.probe.key.server_port.0
                 )
                 .into()],
@@ -1155,7 +1179,7 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
                     "{}: an ICMP error from {who} turned the SYN back",
                     port_desc(a)
                 ),
-                steps![sentence!("Check the path MTU and routing towards {server}").into()],
+                steps![sentence!("Check the path MTU and routing towards {server_text}").into()],
             )
         }
     };
@@ -1261,7 +1285,8 @@ fn judge_silence(a: &Attempt, b: &ServerBaseline) -> Judgement {
             "On a Linux host, a full listen backlog drops SYNs silently too: `nstat -az TcpExtListenOverflows TcpExtListenDrops`, and Recv-Q against Send-Q in `ss -tln`".into(),
             sentence!(
                 "Run `sudo synprobe {} {}` live: its TTL walk shows after which hop the SYNs vanish",
-                a.probe.key.server, a.probe.key.server_port.0
+                Addr(a.probe.key.server),
+                a.probe.key.server_port.0
             )
             .into(),
             "On the suspected firewall: `iptables -S | grep DROP`, `nft list ruleset | grep drop`; in a cloud, security groups and NACLs".into(),
@@ -1282,6 +1307,21 @@ mod tests {
 
     fn addr(a: &str) -> IpAddr {
         a.parse().expect("test address")
+    }
+
+    proptest::proptest! {
+        /// `Addr` writes what `IpAddr`'s own `Display` writes, with or without width, fill, alignment and
+        /// precision.
+        #[test]
+        fn addr_displays_as_ip_addr_does(v4 in proptest::prelude::any::<u32>(), v6 in proptest::prelude::any::<u128>()) {
+            for ip in [IpAddr::from(v4.to_be_bytes()), IpAddr::from(v6.to_be_bytes())] {
+                let a = Addr(ip);
+                proptest::prop_assert_eq!(format!("{a}"), format!("{ip}"));
+                proptest::prop_assert_eq!(format!("{a:>20}"), format!("{ip:>20}"));
+                proptest::prop_assert_eq!(format!("{a:*<18}"), format!("{ip:*<18}"));
+                proptest::prop_assert_eq!(format!("{a:^9.4}"), format!("{ip:^9.4}"));
+            }
+        }
     }
     fn out(c: &str, s: &str) -> IpSpec {
         IpSpec::new(addr(c), addr(s))
