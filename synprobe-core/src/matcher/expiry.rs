@@ -54,6 +54,9 @@ pub(super) struct Expiry {
     lanes: [Lane; LANES],
     late: BinaryHeap<Reverse<Late>>,
     seq: u64,
+    /// [`Expiry::front`] as of the last push or pop: the matcher asks for the earliest deadline on every frame,
+    /// and most frames push and pop nothing.
+    front: Option<(Timestamp, usize)>,
 }
 
 /// A queue of deadlines that never decrease, all set the same wait after their frame.
@@ -79,6 +82,7 @@ impl Expiry {
             }),
             late: BinaryHeap::new(),
             seq: 0,
+            front: None,
         }
     }
 
@@ -96,9 +100,14 @@ impl Expiry {
         };
         match lane.and_then(|i| self.lanes.get_mut(i)) {
             Some(lane) if lane.wait.is_none() || deadline >= lane.last => {
+                // Behind the front of a lane that holds anything, a deadline changes no front.
+                let was_empty = lane.wait.is_none();
                 lane.queue.push_back(deadline, key);
                 lane.wait = Some(wait);
                 lane.last = deadline;
+                if was_empty {
+                    self.front = self.find_front();
+                }
             }
             _ => {
                 self.late.push(Reverse(Late {
@@ -107,13 +116,14 @@ impl Expiry {
                     key,
                 }));
                 self.seq += 1;
+                self.front = self.find_front();
             }
         }
     }
 
     /// The earliest deadline, and where it is (a lane, or the heap as `LANES`); the first lane on a tie, the heap
     /// last.
-    fn front(&self) -> Option<(Timestamp, usize)> {
+    fn find_front(&self) -> Option<(Timestamp, usize)> {
         let mut front = self.late.peek().map(|Reverse(l)| (l.deadline, LANES));
         for (i, lane) in self.lanes.iter().enumerate().rev() {
             if let Some(d) = lane.queue.front_value() {
@@ -127,13 +137,13 @@ impl Expiry {
 
     /// The earliest deadline.
     pub(super) fn first(&self) -> Option<Timestamp> {
-        self.front().map(|(d, _)| d)
+        self.front.map(|(d, _)| d)
     }
 
     /// Take the entry with the earliest deadline.
     pub(super) fn pop(&mut self) -> Option<(Timestamp, FlowKey)> {
-        let (_, at) = self.front()?;
-        match self.lanes.get_mut(at) {
+        let (_, at) = self.front?;
+        let popped = match self.lanes.get_mut(at) {
             Some(lane) => {
                 let popped = lane.queue.pop_front();
                 if lane.queue.front_value().is_none() {
@@ -142,7 +152,9 @@ impl Expiry {
                 popped
             }
             None => self.late.pop().map(|Reverse(l)| (l.deadline, l.key)),
-        }
+        };
+        self.front = self.find_front();
+        popped
     }
 
     /// Give memory back once everything has closed.
