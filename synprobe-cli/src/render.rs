@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use synprobe_core::capture::{CaptureReader, Format};
 use synprobe_core::matcher::MatchConfig;
-use synprobe_core::record::{put_ipv4, write_attempt_json, FileErrorRecord, SummaryRecord};
+use synprobe_core::record::{write_attempt_json, AddrText, FileErrorRecord, SummaryRecord};
 use synprobe_core::trace::attempt_lines;
 use synprobe_core::{
     replay_parallel as run_replay, Duration, EngineConfig, Error, ReplayOptions, Report, Summary,
@@ -244,9 +244,12 @@ fn human_line(
     let _ = write!(line, "{:>11.6}  ", a.probe.ts.since(t0).as_secs_f64());
     // The attempt, padded to 47 characters (not bytes: the arrow is one character of three bytes).
     let from = line.len();
-    push_endpoint(line, k.client, k.client_port.0);
-    line.push_str(" → ");
-    push_endpoint(line, k.server, k.server_port.0);
+    let _ = write!(
+        line,
+        "{} → {}",
+        Endpoint(k.client, k.client_port.0),
+        Endpoint(k.server, k.server_port.0)
+    );
     let width = line[from..].chars().count();
     line.extend(std::iter::repeat_n(' ', 47usize.saturating_sub(width)));
     line.push(' ');
@@ -280,29 +283,23 @@ fn human_line(
     Ok(())
 }
 
-/// [`endpoint`], appended to `line`: IPv4 from its octets, without `fmt`.
-fn push_endpoint(line: &mut String, addr: std::net::IpAddr, port: u16) {
-    use std::fmt::Write as _;
-    match addr {
-        std::net::IpAddr::V4(a) => {
-            let mut buf = [0u8; 15];
-            let end = put_ipv4(a, &mut buf, 0);
-            // Digits and dots only: always UTF-8.
-            line.push_str(std::str::from_utf8(&buf[..end]).unwrap_or_default());
-            let _ = write!(line, ":{port}");
-        }
-        std::net::IpAddr::V6(_) => {
-            let _ = write!(line, "[{addr}]:{port}");
+/// `address:port`, an IPv6 address in brackets (IPv4 written by [`AddrText`], without `fmt` per octet: the text
+/// report writes two per line).
+struct Endpoint(std::net::IpAddr, u16);
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Endpoint(addr, port) = *self;
+        if addr.is_ipv6() {
+            write!(f, "[{addr}]:{port}")
+        } else {
+            write!(f, "{}:{port}", AddrText(addr))
         }
     }
 }
 
 fn endpoint(addr: std::net::IpAddr, port: u16) -> String {
-    if addr.is_ipv6() {
-        format!("[{addr}]:{port}")
-    } else {
-        format!("{addr}:{port}")
-    }
+    Endpoint(addr, port).to_string()
 }
 
 fn finding(out: &mut impl Write, r: &Report, palette: Palette) -> io::Result<()> {
@@ -424,13 +421,22 @@ mod tests {
     use super::*;
     use crate::palette::ColorWhen;
 
+    /// `address:port` as the report wrote it with `format!` and std's `IpAddr` display.
+    fn std_endpoint(addr: IpAddr, port: u16) -> String {
+        if addr.is_ipv6() {
+            format!("[{addr}]:{port}")
+        } else {
+            format!("{addr}:{port}")
+        }
+    }
+
     /// The line as it was written with `format!` before [`human_line`] built it in a reused buffer.
     fn line_with_format(r: &Report, t0: Timestamp, palette: Palette) -> String {
         let (a, j, k) = (&r.attempt, &r.judgement, &r.attempt.probe.key);
         let attempt = format!(
             "{} → {}",
-            endpoint(k.client, k.client_port.0),
-            endpoint(k.server, k.server_port.0)
+            std_endpoint(k.client, k.client_port.0),
+            std_endpoint(k.server, k.server_port.0)
         );
         let verdict = format!("{} ({})", j.verdict, j.confidence);
         let pad = 22usize.saturating_sub(verdict.chars().count());
@@ -515,11 +521,9 @@ mod tests {
 
     proptest! {
         #[test]
-        fn endpoints_are_pushed_as_formatted(v4 in any::<u32>(), v6 in any::<u128>(), port in any::<u16>()) {
+        fn endpoints_are_written_as_std_formats_them(v4 in any::<u32>(), v6 in any::<u128>(), port in any::<u16>()) {
             for addr in [IpAddr::from(v4.to_be_bytes()), IpAddr::from(v6.to_be_bytes())] {
-                let mut pushed = String::from("x");
-                push_endpoint(&mut pushed, addr, port);
-                prop_assert_eq!(pushed, format!("x{}", endpoint(addr, port)));
+                prop_assert_eq!(endpoint(addr, port), std_endpoint(addr, port));
             }
         }
     }

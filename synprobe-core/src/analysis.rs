@@ -14,6 +14,7 @@ use std::net::IpAddr;
 
 use crate::matcher::{ClosedAttempt, Spent};
 use crate::model::{Attempt, Closure, HopCount, Reply, ReplyKind};
+use crate::record::AddrText;
 use crate::time::Duration;
 use crate::verdict::{Confidence, Evidence, Judgement, Rejecter, Verdict};
 
@@ -577,28 +578,10 @@ fn port_desc(a: &Attempt) -> impl fmt::Display + '_ {
         write!(
             f,
             "{} port {}",
-            Addr(a.probe.key.server),
+            AddrText(a.probe.key.server),
             a.probe.key.server_port.0
         )
     })
-}
-
-/// An address, written as `Display` writes it; IPv4 without formatting each octet through `fmt` (judging writes a
-/// few addresses per attempt, and that was 7% of a replay's judging thread).
-struct Addr(IpAddr);
-
-impl fmt::Display for Addr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            IpAddr::V4(a) => {
-                let mut buf = [0u8; 15];
-                let end = crate::record::put_ipv4(a, &mut buf, 0);
-                // Digits and dots only: always UTF-8. `pad`, as `Ipv4Addr` does, for a width or precision.
-                f.pad(std::str::from_utf8(&buf[..end]).unwrap_or_default())
-            }
-            IpAddr::V6(a) => fmt::Display::fmt(&a, f),
-        }
-    }
 }
 
 /// A value written by a closure.
@@ -617,7 +600,7 @@ fn judge_open(a: &Attempt, r: &Reply, _b: &ServerBaseline) -> Judgement {
         "syn-ack",
         sentence!(
             "SYN-ACK from {} with {}",
-            Addr(r.source()),
+            AddrText(r.source()),
             reading.describe()
         ),
         "the target's TCP stack accepted the connection: something listens on the port",
@@ -659,7 +642,7 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
         "rst",
         sentence!(
             "RST from {} with {}{}",
-            Addr(r.source()),
+            AddrText(r.source()),
             reading.describe(),
             rtt.map_or(String::new(), |d| sentence!(
                 ", after {:.2} ms",
@@ -1010,7 +993,7 @@ fn evidence_list(first: Evidence) -> Vec<Evidence> {
 fn closed_steps(a: &Attempt) -> Vec<Cow<'static, str>> {
     let port = a.probe.key.server_port.0;
     steps![
-        sentence!("On {}: `ss -tlnp 'sport = :{port}'` shows whether anything listens on port {port}", Addr(a.probe.key.server)).into(),
+        sentence!("On {}: `ss -tlnp 'sport = :{port}'` shows whether anything listens on port {port}", AddrText(a.probe.key.server)).into(),
         "If the service is stopped: `systemctl status <service>`, then its logs (`journalctl -u <service>`)".into(),
         sentence!(
             "If it listens only on 127.0.0.1 or ::1 (`ss -tln` shows 127.0.0.1:{port}), bind it to 0.0.0.0/:: or the public address"
@@ -1025,7 +1008,7 @@ fn firewall_rst_steps(a: &Attempt, at_target: bool) -> Vec<Cow<'static, str>> {
     if at_target {
         v.push(sentence!(
             "On {}: look for a REJECT --reject-with tcp-reset rule for port {port}: `iptables -S | grep -i reject`, `nft list ruleset | grep -i reject`",
-            Addr(a.probe.key.server)
+            AddrText(a.probe.key.server)
         ).into());
     } else {
         v.push(sentence!(
@@ -1043,7 +1026,7 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
     let is_target = src == server;
     // An error from the client's own address: its own firewall (OUTPUT chain) refused the SYN before it left.
     let is_self = src == a.probe.key.client && !is_target;
-    let (src_text, server_text) = (Addr(src), Addr(server));
+    let (src_text, server_text) = (AddrText(src), AddrText(server));
     let reading = TtlReading::of(r.seen.packet.ip.ttl);
     let rtt = rtt_of(a, r);
     let target_hops = b.target_hops();
@@ -1285,7 +1268,7 @@ fn judge_silence(a: &Attempt, b: &ServerBaseline) -> Judgement {
             "On a Linux host, a full listen backlog drops SYNs silently too: `nstat -az TcpExtListenOverflows TcpExtListenDrops`, and Recv-Q against Send-Q in `ss -tln`".into(),
             sentence!(
                 "Run `sudo synprobe {} {}` live: its TTL walk shows after which hop the SYNs vanish",
-                Addr(a.probe.key.server),
+                AddrText(a.probe.key.server),
                 a.probe.key.server_port.0
             )
             .into(),
@@ -1309,20 +1292,6 @@ mod tests {
         a.parse().expect("test address")
     }
 
-    proptest::proptest! {
-        /// `Addr` writes what `IpAddr`'s own `Display` writes, with or without width, fill, alignment and
-        /// precision.
-        #[test]
-        fn addr_displays_as_ip_addr_does(v4 in proptest::prelude::any::<u32>(), v6 in proptest::prelude::any::<u128>()) {
-            for ip in [IpAddr::from(v4.to_be_bytes()), IpAddr::from(v6.to_be_bytes())] {
-                let a = Addr(ip);
-                proptest::prop_assert_eq!(format!("{a}"), format!("{ip}"));
-                proptest::prop_assert_eq!(format!("{a:>20}"), format!("{ip:>20}"));
-                proptest::prop_assert_eq!(format!("{a:*<18}"), format!("{ip:*<18}"));
-                proptest::prop_assert_eq!(format!("{a:^9.4}"), format!("{ip:^9.4}"));
-            }
-        }
-    }
     fn out(c: &str, s: &str) -> IpSpec {
         IpSpec::new(addr(c), addr(s))
     }
