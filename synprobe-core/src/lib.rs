@@ -115,6 +115,7 @@ pub mod build;
 pub mod capture;
 mod engine;
 mod error;
+mod hint;
 #[cfg(test)]
 mod lab_frames;
 pub mod live;

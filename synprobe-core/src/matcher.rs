@@ -153,6 +153,11 @@ impl Matcher {
             if let Some((_, key)) = self.expiry.pop() {
                 self.close_if_due(key, deadline, Closure::TimedOut, deadline);
             }
+            // The next attempt to close is known now, and is due a few frames later: start loading its slot, which
+            // is seldom still in the cache by then.
+            if let Some(p) = self.expiry.front_v4() {
+                self.table.prefetch_v4(p);
+            }
         }
     }
 

@@ -184,6 +184,19 @@ impl<T: KeepsKey> FlowTable<T> {
         self.remove_if(k, |_| true)
     }
 
+    /// Start loading the value kept under the IPv4 four-tuple `p` into the CPU's caches, if it is in the table:
+    /// the matcher reads it soon (see [`crate::hint`]).
+    pub(super) fn prefetch_v4(&self, p: V4Key) {
+        let h = self.hasher.hash_one(p);
+        if let Some(v) = self
+            .v4
+            .find(h, |&i| kept_at(&self.values, i, p))
+            .and_then(|&i| self.values.get(i as usize))
+        {
+            crate::hint::prefetch(v);
+        }
+    }
+
     /// Any one key (the next to take when emptying the table).
     pub(super) fn any_key(&self) -> Option<FlowKey> {
         match self.v4.iter().next() {
@@ -237,6 +250,13 @@ impl<T: Copy> FlowQueue<T> {
                 self.other.push_back(k);
             }
         }
+    }
+
+    /// The packed key at the front, if it is an IPv4 four-tuple.
+    pub(super) fn front_v4(&self) -> Option<V4Key> {
+        self.items
+            .front()
+            .and_then(|&(_, p, other)| (!other).then_some(p))
     }
 
     /// The value at the front, without its key.
