@@ -185,16 +185,16 @@ impl<T: KeepsKey> FlowTable<T> {
     }
 
     /// Start loading the value kept under the IPv4 four-tuple `p` into the CPU's caches, if it is in the table:
-    /// the matcher reads it soon (see [`crate::hint`]).
+    /// the matcher reads it soon (see [`crate::hint`]). Every place whose hash tag matches `p`'s is hinted (nearly
+    /// always only `p`'s own): comparing the keys would read the value, and wait for the very load to be hinted.
     pub(super) fn prefetch_v4(&self, p: V4Key) {
         let h = self.hasher.hash_one(p);
-        if let Some(v) = self
-            .v4
-            .find(h, |&i| kept_at(&self.values, i, p))
-            .and_then(|&i| self.values.get(i as usize))
-        {
-            crate::hint::prefetch(v);
-        }
+        let _ = self.v4.find(h, |&i| {
+            if let Some(v) = self.values.get(i as usize) {
+                crate::hint::prefetch(v);
+            }
+            false
+        });
     }
 
     /// Any one key (the next to take when emptying the table).
