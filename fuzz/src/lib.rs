@@ -154,6 +154,7 @@ pub fn engine_config(byte: u8) -> EngineConfig {
             } else {
                 Duration(0)
             },
+            live: byte & 0x40 != 0,
         },
     }
 }

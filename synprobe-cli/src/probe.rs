@@ -302,11 +302,7 @@ fn human(out: &mut impl Write, r: &TargetReport, trace: bool, palette: Palette) 
             out,
             "  rejecter: {} at hop {hops}{}",
             rej.addr,
-            if rej.is_target {
-                " (the target itself)"
-            } else {
-                ""
-            }
+            crate::render::rejecter_note(rej.kind)
         )?;
     }
     let mut facts = Vec::new();

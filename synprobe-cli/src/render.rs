@@ -9,8 +9,8 @@ use synprobe_core::matcher::MatchConfig;
 use synprobe_core::record::{write_attempt_json, AddrText, FileErrorRecord, SummaryRecord};
 use synprobe_core::trace::attempt_lines;
 use synprobe_core::{
-    replay_parallel as run_replay, Duration, EngineConfig, Error, ReplayOptions, Report, Summary,
-    SummaryRow, Timestamp, Verdict,
+    replay_parallel as run_replay, Duration, EngineConfig, Error, RejecterKind, ReplayOptions,
+    Report, Summary, SummaryRow, Timestamp, Verdict,
 };
 
 use crate::exit;
@@ -321,11 +321,7 @@ fn finding(out: &mut impl Write, r: &Report, palette: Palette) -> io::Result<()>
             "    rejecter: {} at hop {}{}",
             rej.addr,
             hops,
-            if rej.is_target {
-                " (the target itself)"
-            } else {
-                ""
-            }
+            rejecter_note(rej.kind)
         )?;
     }
     for s in &j.next_steps {
@@ -408,6 +404,18 @@ fn describe_format(f: &Format) -> String {
             link.0
         ),
         Format::PcapNg => "pcapng (link types and timestamp resolutions per interface)".to_string(),
+    }
+}
+
+/// What the rejecter line adds after the address and hop, by the rejecter's kind.
+pub fn rejecter_note(kind: RejecterKind) -> &'static str {
+    match kind {
+        RejecterKind::Target => " (the target itself)",
+        RejecterKind::Backend => {
+            " (a backend behind a port forward on the target, answering with its address)"
+        }
+        RejecterKind::Sender => " (this host, before the SYN left)",
+        _ => "",
     }
 }
 

@@ -16,7 +16,7 @@ use crate::matcher::{ClosedAttempt, Spent};
 use crate::model::{Attempt, Closure, HopCount, Reply, ReplyKind};
 use crate::record::AddrText;
 use crate::time::Duration;
-use crate::verdict::{Confidence, Evidence, Judgement, Rejecter, Verdict};
+use crate::verdict::{Confidence, Evidence, Judgement, Rejecter, RejecterKind, Verdict};
 
 /// `format!` into a string with room for a typical sentence from the start: judging writes several sentences per
 /// attempt, and growing each from the size of its literal parts cost a reallocation or two apiece.
@@ -181,6 +181,17 @@ struct ServerBaseline {
     echo: HopSet,
     rsts: Vec<RstCluster>,
     port_tos: Vec<PortTos>,
+    /// The first ICMP error about the whole address: it applies to every port without an answer of its own.
+    route_error: Option<RouteError>,
+}
+
+/// An ICMP unreachable about a whole address, as the baseline keeps it.
+#[derive(Debug, Clone, Copy)]
+struct RouteError {
+    from: IpAddr,
+    code: crate::wire::Unreachable,
+    ttl: u8,
+    port: u16,
 }
 
 impl ServerBaseline {
@@ -241,9 +252,13 @@ impl ServerBaseline {
         }
     }
 
-    /// The target's distance as its own replies show it (SYN-ACKs first, then echo replies).
+    /// The target's distance as its own replies show it: SYN-ACKs, then echo replies. Where SYN-ACKs come
+    /// from farther than the address's echo replies, they come through port forwards to backends beyond it, and
+    /// the echo replies tell the address's own distance.
     fn target_hops(&self) -> Option<HopCount> {
-        if self.synack.count > 0 {
+        if self.synack.count > 0 && self.echo.count > 0 && self.synack.min > self.echo.max {
+            Some(HopCount(self.echo.max))
+        } else if self.synack.count > 0 {
             Some(HopCount(self.synack.max))
         } else if self.echo.count > 0 {
             Some(HopCount(self.echo.max))
@@ -289,6 +304,11 @@ pub struct AnalyzerConfig {
     /// How long (capture time) an RST attempt is held after it ends, so that later attempts to the same host (a
     /// SYN-ACK on another port, a TOS-marked SYN) can inform its verdict (default 10 s).
     pub lookahead: Duration,
+    /// The attempts are a live run's own probes (default false): next steps then never suggest a live run, and
+    /// an ICMP routing error about an address (a routing code from a router, or a `prohibit` route) is carried
+    /// over to the unanswered attempts to every port of it, whose own errors the router's ICMP rate limit
+    /// most likely withheld. (A capture of unrelated traffic is not read that way.)
+    pub live: bool,
 }
 
 impl Default for AnalyzerConfig {
@@ -297,6 +317,7 @@ impl Default for AnalyzerConfig {
             max_pending: 4096,
             max_servers: 1 << 16,
             lookahead: Duration::from_millis(10_000),
+            live: false,
         }
     }
 }
@@ -321,6 +342,9 @@ pub(crate) struct LessonReply {
     pub(crate) flow_label: Option<u32>,
     /// Its round-trip time ([`rtt_of`]).
     pub(crate) rtt: Option<Duration>,
+    /// For an ICMP unreachable about the whole address (a routing code, or a prohibition sent before the SYN
+    /// was forwarded: a `prohibit` route), its sender; see [`route_error_of`].
+    pub(crate) route_error_from: Option<IpAddr>,
 }
 
 impl Lesson {
@@ -335,6 +359,7 @@ impl Lesson {
                 tos: r.seen.packet.ip.tos,
                 flow_label: r.seen.packet.ip.flow_label,
                 rtt: rtt_of(attempt, r),
+                route_error_from: route_error_of(attempt, r),
             }),
             syn_tos: attempt.probe.tos,
         }
@@ -417,6 +442,7 @@ impl Analyzer {
     pub fn note_echo_reply(&mut self, src: IpAddr, ttl: u8, flow_label: Option<u32>) {
         if let Some(b) = self.baseline_mut(src) {
             b.echo.add(TtlReading::of(ttl), flow_label, None);
+            b.route_error = None;
         }
     }
 
@@ -483,7 +509,7 @@ impl Analyzer {
             .baselines
             .get(&attempt.probe.key.server)
             .unwrap_or(&empty);
-        judge(attempt, b)
+        judge(attempt, b, self.config.live)
     }
 
     fn baseline_mut(&mut self, addr: IpAddr) -> Option<&mut ServerBaseline> {
@@ -504,12 +530,29 @@ impl Analyzer {
         let Some(reply) = &lesson.reply else {
             return;
         };
+        if let (Some(from), ReplyKind::Unreachable(code), true) =
+            (reply.route_error_from, reply.kind, reply.exact)
+        {
+            if let Some(b) = self.baseline_mut(server) {
+                b.route_error.get_or_insert(RouteError {
+                    from,
+                    code,
+                    ttl: reply.ttl,
+                    port,
+                });
+            }
+            return;
+        }
         if !reply.exact || !reply.from_server {
             return;
         }
         let Some(b) = self.baseline_mut(server) else {
             return;
         };
+        if matches!(reply.kind, ReplyKind::SynAck | ReplyKind::Rst) {
+            // The address answers: an earlier routing error about it no longer holds.
+            b.route_error = None;
+        }
         match reply.kind {
             ReplyKind::SynAck => {
                 b.synack
@@ -563,13 +606,50 @@ pub fn rtt_of(attempt: &Attempt, reply: &Reply) -> Option<Duration> {
     Some(reply.seen.ts.since(sent))
 }
 
-fn judge(a: &Attempt, b: &ServerBaseline) -> Judgement {
+fn judge(a: &Attempt, b: &ServerBaseline, live: bool) -> Judgement {
     match a.decisive_reply() {
         Some(r) if r.kind == ReplyKind::SynAck => judge_open(a, r, b),
-        Some(r) if r.kind == ReplyKind::Rst => judge_rst(a, r, b),
+        Some(r) if r.kind == ReplyKind::Rst => judge_rst(a, r, b, live),
         Some(r) => judge_icmp(a, r, b),
-        None => judge_silence(a, b),
+        None => match b.route_error {
+            Some(e) if live => judge_route_error(a, b, e),
+            _ => judge_silence(a, b, live),
+        },
     }
+}
+
+/// The sender of an ICMP unreachable that concerns the whole address, not just the attempt's port: a routing
+/// code (no route, host or network unreachable) from a device other than the target, or a prohibition sent
+/// before the SYN was forwarded: a `prohibit` route quotes the TTL its sender received, where a FORWARD REJECT
+/// rule quotes it after its own decrement, and a rule on the target is the target's.
+pub(crate) fn route_error_of(a: &Attempt, r: &Reply) -> Option<IpAddr> {
+    let ReplyKind::Unreachable(code) = r.kind else {
+        return None;
+    };
+    let src = r.source();
+    if src == a.probe.key.server || src == a.probe.key.client {
+        return None;
+    }
+    use crate::wire::Unreachable::*;
+    let routing = matches!(
+        code,
+        Net | Host
+            | NetUnknown
+            | HostUnknown
+            | NetTos
+            | HostTos
+            | V6NoRoute
+            | V6AddressUnreachable
+            | V6RejectRoute
+    );
+    let hop = TtlReading::of(r.seen.packet.ip.ttl).hops.0;
+    let before_forwarding = r
+        .seen
+        .packet
+        .icmp_error()
+        .and_then(|e| e.quote)
+        .is_some_and(|q| q.ttl == a.probe.ttl.0.saturating_sub(hop.saturating_sub(1)));
+    (routing || (code.is_rejection() && before_forwarding)).then_some(src)
 }
 
 /// "198.18.1.59 port 3306", written where it is used.
@@ -619,22 +699,51 @@ fn judge_open(a: &Attempt, r: &Reply, _b: &ServerBaseline) -> Judgement {
             "two devices answered: something on the path also resets this connection",
         ));
     }
+    // A SYN proxy (netfilter SYNPROXY, a DDoS scrubber) answers every SYN itself, with a zero window, and
+    // connects to the service only once the handshake completes: its SYN-ACK says nothing about the service.
+    let proxy = r.seen.packet.tcp().is_some_and(|t| t.window == 0);
+    if proxy {
+        evidence.push(Evidence::new(
+            "syn-ack-window-zero",
+            "the SYN-ACK advertises a receive window of 0",
+            "a SYN proxy answered (netfilter SYNPROXY answers with window 0; a host's own listener offers a window): the service behind it is not confirmed",
+        ));
+    }
+    let (confidence, headline, next_steps) = if proxy {
+        (
+            Confidence::Medium,
+            sentence!(
+                "{} is open at a SYN proxy: whether the service behind it accepts is not confirmed",
+                port_desc(a)
+            ),
+            steps![
+                "A full connection tells: `synprobe --connect` completes one, or `nc -vz HOST PORT` (a reset after the handshake means nothing listens behind the proxy)".into(),
+                "On the host: `iptables -S | grep SYNPROXY`, `nft list ruleset | grep synproxy`, and `ss -tlnp` for the service".into(),
+            ],
+        )
+    } else {
+        (
+            if r.exact { Confidence::High } else { Confidence::Low },
+            sentence!("{} is open: the host accepted the connection", port_desc(a)),
+            steps![
+                "TCP is fine: if the client still fails, look above TCP (TLS, the application's logs, an HTTP proxy)"
+                    .into(),
+            ],
+        )
+    };
     Judgement {
         verdict: Verdict::Open,
-        confidence: if r.exact { Confidence::High } else { Confidence::Low },
-        headline: sentence!("{} is open: the host accepted the connection", port_desc(a)),
+        confidence: if r.exact { confidence } else { Confidence::Low },
+        headline,
         rejecter: None,
         target_hops: Some(reading.hops),
         rtt_ms: rtt.map(Duration::as_millis_f64),
         evidence,
-        next_steps: steps![
-            "TCP is fine: if the client still fails, look above TCP (TLS, the application's logs, an HTTP proxy)"
-                .into(),
-        ],
+        next_steps,
     }
 }
 
-fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
+fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline, live: bool) -> Judgement {
     let ip = &r.seen.packet.ip;
     let reading = TtlReading::of(ip.ttl);
     let rtt = rtt_of(a, r);
@@ -670,6 +779,21 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
                 "a different network stack sent the RST: not the host's own",
             ));
             forged = Some((Confidence::High, false));
+        } else if reading.hops.0 < s.min
+            && b.echo.count > 0
+            && b.echo.has_initial(reading.initial)
+            && (b.echo.min..=b.echo.max).contains(&reading.hops.0)
+        {
+            evidence.push(Evidence::new(
+                "rst-at-echo-distance",
+                sentence!(
+                    "the RST came from the address's own distance ({} hop(s), as its echo replies), its SYN-ACKs from {} hop(s)",
+                    reading.hops.0,
+                    s.describe_hops()
+                ),
+                "sent by the address's own host: the SYN-ACKs from farther come through port forwards to backends beyond it",
+            ));
+            stack_signs += 1;
         } else if reading.hops.0 < s.min {
             let closer = s.min - reading.hops.0;
             evidence.push(Evidence::new(
@@ -922,6 +1046,11 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
                     addr: r.source(),
                     hops,
                     is_target,
+                    kind: if is_target {
+                        RejecterKind::Target
+                    } else {
+                        RejecterKind::Router
+                    },
                 }),
                 target_hops,
                 rtt_ms: rtt.map(Duration::as_millis_f64),
@@ -941,13 +1070,21 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
                 evidence.push(Evidence::new(
                     "no-baseline",
                     "no SYN-ACK from this address in the capture to compare the RST's distance with",
-                    "read as the host's own RST; a firewall at the same distance or on the host would look alike (run `sudo synprobe HOST PORT` to test it live)",
+                    if live {
+                        "read as the host's own RST; a firewall at the same distance or on the host would look alike"
+                    } else {
+                        "read as the host's own RST; a firewall at the same distance or on the host would look alike (run `sudo synprobe HOST PORT` to test it live)"
+                    },
                 ));
             } else if stack_signs < 2 {
                 evidence.push(Evidence::new(
                     "host-rule-possible",
                     "no TOS- or flow-label test in this capture",
-                    "a firewall rule on the host itself would look the same (run `sudo synprobe HOST PORT`: it sends a TOS-marked SYN to tell)",
+                    if live {
+                        "a firewall rule on the host itself would look the same"
+                    } else {
+                        "a firewall rule on the host itself would look the same (run `sudo synprobe HOST PORT`: it sends a TOS-marked SYN to tell)"
+                    },
                 ));
             }
             let hops = target_hops.or(Some(reading.hops));
@@ -962,6 +1099,11 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
                     addr: r.source(),
                     hops,
                     is_target: r.source() == server,
+                    kind: if r.source() == server {
+                        RejecterKind::Target
+                    } else {
+                        RejecterKind::Router
+                    },
                 }),
                 target_hops: hops,
                 rtt_ms: rtt.map(Duration::as_millis_f64),
@@ -1197,6 +1339,13 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
             addr: src,
             hops,
             is_target,
+            kind: if is_self {
+                RejecterKind::Sender
+            } else if is_target {
+                RejecterKind::Target
+            } else {
+                RejecterKind::Router
+            },
         }),
         target_hops,
         rtt_ms: rtt.map(Duration::as_millis_f64),
@@ -1205,7 +1354,7 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
     }
 }
 
-fn judge_silence(a: &Attempt, b: &ServerBaseline) -> Judgement {
+fn judge_silence(a: &Attempt, b: &ServerBaseline, live: bool) -> Judgement {
     let waited = a.closed_at.since(a.last_syn);
     let span = a.last_syn.since(a.probe.ts);
     let mut evidence = evidence_list(Evidence::new(
@@ -1255,6 +1404,22 @@ fn judge_silence(a: &Attempt, b: &ServerBaseline) -> Judgement {
         ));
         confidence = Confidence::Low;
     }
+    let mut next_steps = steps![
+        "A DROP rule, a blackhole route, or a host that is down behind a router that sends no ICMP".into(),
+        "On a Linux host, a full listen backlog drops SYNs silently too: `nstat -az TcpExtListenOverflows TcpExtListenDrops`, and Recv-Q against Send-Q in `ss -tln`".into(),
+        "On the suspected firewall: `iptables -S | grep DROP`, `nft list ruleset | grep drop`; in a cloud, security groups and NACLs".into(),
+    ];
+    if !live {
+        next_steps.insert(
+            2,
+            sentence!(
+                "Run `sudo synprobe {} {}` live: its TTL walk shows after which hop the SYNs vanish",
+                AddrText(a.probe.key.server),
+                a.probe.key.server_port.0
+            )
+            .into(),
+        );
+    }
     Judgement {
         verdict: Verdict::Filtered,
         confidence,
@@ -1263,17 +1428,65 @@ fn judge_silence(a: &Attempt, b: &ServerBaseline) -> Judgement {
         target_hops: b.target_hops(),
         rtt_ms: None,
         evidence,
-        next_steps: steps![
-            "A DROP rule, a blackhole route, or a host that is down behind a router that sends no ICMP".into(),
-            "On a Linux host, a full listen backlog drops SYNs silently too: `nstat -az TcpExtListenOverflows TcpExtListenDrops`, and Recv-Q against Send-Q in `ss -tln`".into(),
-            sentence!(
-                "Run `sudo synprobe {} {}` live: its TTL walk shows after which hop the SYNs vanish",
-                AddrText(a.probe.key.server),
-                a.probe.key.server_port.0
-            )
-            .into(),
-            "On the suspected firewall: `iptables -S | grep DROP`, `nft list ruleset | grep drop`; in a cloud, security groups and NACLs".into(),
-        ],
+        next_steps,
+    }
+}
+
+/// An unanswered attempt to an address about which an ICMP routing error came (for another port, or the echo):
+/// the error applies to it too; its own SYNs most likely met the router's ICMP rate limit.
+fn judge_route_error(a: &Attempt, b: &ServerBaseline, e: RouteError) -> Judgement {
+    let reading = TtlReading::of(e.ttl);
+    let (from, server) = (AddrText(e.from), AddrText(a.probe.key.server));
+    let text = e.code.description();
+    let rejection = e.code.is_rejection();
+    let mut evidence = evidence_list(Evidence::new(
+        "route-error-for-address",
+        sentence!(
+            "ICMP destination unreachable ({text}) from {from} at hop {} about {server}, for a SYN to port {}",
+            reading.hops.0,
+            e.port
+        ),
+        "a routing error concerns the whole address: every port of it is affected",
+    ));
+    evidence.push(Evidence::new(
+        "silence-rate-limited",
+        sentence!(
+            "{} SYN(s) to this port drew no answer of their own",
+            a.syn_count
+        ),
+        "routers send ICMP errors to one destination from a small token bucket (a burst, then about one a second): these were most likely not sent for that reason",
+    ));
+    let mut steps = steps![
+        sentence!("On {from}: `ip route get {server}` shows which route (or `unreachable`/`prohibit` route) applies").into(),
+    ];
+    if rejection {
+        steps.push(sentence!("A `prohibit` route or a policy on {from} refuses every packet to {server}: `ip route show type prohibit`, `ip rule`").into());
+    } else {
+        steps.push(sentence!("If the route is right: is {server} up, and does it answer ARP/neighbour discovery (`ip neigh`) on its link?").into());
+    }
+    Judgement {
+        verdict: if rejection {
+            Verdict::IcmpRejected
+        } else {
+            Verdict::Unreachable
+        },
+        confidence: Confidence::Medium,
+        headline: sentence!(
+            "{}: {} by {from} at hop {} ({text}), which answered for another port of the address",
+            port_desc(a),
+            if rejection { "rejected" } else { "unreachable" },
+            reading.hops.0
+        ),
+        rejecter: Some(Rejecter {
+            addr: e.from,
+            hops: Some(reading.hops),
+            is_target: false,
+            kind: RejecterKind::Router,
+        }),
+        target_hops: b.target_hops(),
+        rtt_ms: None,
+        evidence,
+        next_steps: steps,
     }
 }
 

@@ -23,6 +23,10 @@ pub enum Error {
     #[error("cannot build the packet: {0}")]
     Build(String),
 
+    /// The run cannot be planned as asked (too many targets for the source ports, for example).
+    #[error("cannot plan the run: {0}")]
+    Plan(String),
+
     /// Live probing lacks CAP_NET_RAW (or CAP_NET_ADMIN for capture).
     #[error(
         "cannot {what}: permission denied. Live probing needs raw sockets and packet capture: run it with sudo, \

@@ -143,5 +143,5 @@ pub use ports::{parse_ports, PortListError, MAX_PORTS};
 pub use replay::{replay, replay_parallel, BpfFilter, ReplayOptions, ReplayStats};
 pub use summary::{Summary, SummaryRow};
 pub use time::{Duration, Timestamp};
-pub use verdict::{Confidence, Evidence, Judgement, Rejecter, Verdict};
+pub use verdict::{Confidence, Evidence, Judgement, Rejecter, RejecterKind, Verdict};
 pub use wire::{parse_frame, Packet, ParseError};

@@ -163,7 +163,9 @@ pub fn write_attempt_json(out: &mut Vec<u8>, r: &Report, t0: Timestamp, packets:
             value(out, &r.hops);
             out.extend_from_slice(br#","is_target":"#);
             value(out, &r.is_target);
-            out.push(b'}');
+            out.extend_from_slice(br#","kind":""#);
+            out.extend_from_slice(r.kind.as_str().as_bytes());
+            out.extend_from_slice(br#""}"#);
         }
         None => out.extend_from_slice(b"null"),
     }

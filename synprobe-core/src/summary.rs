@@ -546,6 +546,7 @@ mod tests {
                 addr: r.attempt.probe.key.server,
                 hops: (next(3) > 0).then(|| HopCount(next(12) as u8)),
                 is_target: false,
+                kind: crate::verdict::RejecterKind::Router,
             });
             r.judgement.rtt_ms = match next(40) {
                 0 => None,

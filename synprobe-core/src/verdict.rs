@@ -111,15 +111,46 @@ impl Evidence {
     }
 }
 
+/// What kind of device a rejecter is, relative to the target. Serialized in kebab-case (`backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum RejecterKind {
+    /// The target host itself: its own TCP stack, or a firewall rule on it.
+    Target,
+    /// A device on the path in front of the target (a router, firewall or middlebox), possibly answering with
+    /// the target's address.
+    Router,
+    /// A backend behind a port forward on the target (Docker `-p`, a Kubernetes NodePort, any DNAT, a load
+    /// balancer): one hop beyond the target, answering through it with the target's address.
+    Backend,
+    /// The sending host itself (hop 0): its own OUTPUT rules refused the SYN before it left.
+    Sender,
+}
+
+impl RejecterKind {
+    /// The kebab-case name, as in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejecterKind::Target => "target",
+            RejecterKind::Router => "router",
+            RejecterKind::Backend => "backend",
+            RejecterKind::Sender => "sender",
+        }
+    }
+}
+
 /// The device that answered instead of (or as) the service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejecter {
     /// Its address (the source of the RST or ICMP error).
     pub addr: IpAddr,
-    /// Its distance: the first router is hop 1; None when it cannot be told.
+    /// Its distance: the first router is hop 1, the sending host is hop 0; None when it cannot be told.
     pub hops: Option<HopCount>,
     /// Whether it is the target host itself (its own stack, or a rule on it).
     pub is_target: bool,
+    /// What kind of device it is.
+    pub kind: RejecterKind,
 }
 
 /// The verdict on one attempt, with everything that backs it.

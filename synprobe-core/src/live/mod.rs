@@ -37,7 +37,7 @@ pub use send::{RawSender, Sender};
 use crate::capture::{LinkType, PcapNgWriter};
 use crate::error::{Error, Result};
 use crate::model::Observed;
-use crate::session::{Outgoing, Session, SessionConfig, TargetReport};
+use crate::session::{source_ports_needed, Outgoing, Session, SessionConfig, TargetReport};
 use crate::time::{Duration, Timestamp};
 use crate::wire::parse_frame;
 
@@ -160,8 +160,15 @@ impl Prober {
         let sender = RawSender::open(need_v4, v6_sources.first().copied())?;
         let mut by_iface: HashMap<String, (Vec<IpAddr>, Vec<IpAddr>)> = HashMap::new();
         for (target, source) in &sources {
+            // An address of this host is reached over the loopback device, whatever interface carries it.
+            let local = target == source;
             let iface = match &cfg.interface {
                 Some(i) => i.clone(),
+                None if local => interface_for(if target.is_ipv6() {
+                    IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+                } else {
+                    IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+                })?,
                 None => interface_for(*source)?,
             };
             let e = by_iface.entry(iface).or_default();
@@ -200,23 +207,52 @@ impl Prober {
     pub fn run(&mut self, jobs: Vec<Job>, stop: &AtomicBool) -> Result<RunOutcome> {
         let mut frames: Vec<CapturedFrame> = Vec::new();
         let seed = now().as_nanos() as u64 ^ u64::from(std::process::id()) << 32;
-        let base = 20_000 + (seed % 20_000) as u16;
-        let mut sessions: Vec<Session> = jobs
-            .into_iter()
-            .enumerate()
-            .map(|(i, j)| {
-                let source = self.sources.get(&j.target).copied().unwrap_or(j.target);
+        // One session per address, with all its ports: facts about the address are learned once.
+        let mut targets: Vec<(IpAddr, Option<String>, Vec<u16>)> = Vec::new();
+        for j in &jobs {
+            match targets.iter_mut().find(|t| t.0 == j.target) {
+                Some(t) => t.2.push(j.port),
+                None => targets.push((j.target, j.host.clone(), vec![j.port])),
+            }
+        }
+        // Each session gets its own range of source ports, so that every reply has exactly one owner.
+        let need: u32 = targets
+            .iter()
+            .map(|t| source_ports_needed(t.2.len(), &self.cfg.session))
+            .sum();
+        const FIRST_PORT: u32 = 10_000;
+        if need > 65_535 - FIRST_PORT {
+            return Err(Error::Plan(format!(
+                "{} address/port pairs with a budget of {} packets each need {need} source ports, more than the {} available: probe fewer at once or lower --budget",
+                jobs.len(),
+                self.cfg.session.budget,
+                65_535 - FIRST_PORT
+            )));
+        }
+        let mut base = FIRST_PORT + (seed % u64::from(65_535 - FIRST_PORT - need + 1)) as u32;
+        let mut sessions: Vec<Session> = Vec::new();
+        for (i, (target, host, ports)) in targets.into_iter().enumerate() {
+            let source = self.sources.get(&target).copied().unwrap_or(target);
+            let span = source_ports_needed(ports.len(), &self.cfg.session);
+            sessions.push(
                 Session::new(
-                    j.target,
-                    j.port,
+                    target,
+                    &ports,
                     source,
                     self.cfg.session.clone(),
-                    base.wrapping_add((i as u16).wrapping_mul(64)),
+                    base as u16,
                     seed.wrapping_mul(i as u64 + 1).rotate_left(17),
                 )
-                .with_host(j.host)
-            })
-            .collect();
+                .with_host(host)
+                .local(source == target),
+            );
+            base += span;
+        }
+        let job_of = |target: IpAddr, port: Option<u16>| {
+            jobs.iter()
+                .position(|j| j.target == target && port.is_none_or(|p| p == j.port))
+                .unwrap_or(0)
+        };
         let mut queue: VecDeque<Outgoing> = VecDeque::new();
         let burst = 100.0f64;
         let mut tokens = burst;
@@ -257,9 +293,9 @@ impl Prober {
                 next.map_or(20, |n| (n.since(now()).0 / 1_000_000).clamp(0, 50))
             };
             self.wait(wait_ms as u16);
-            if let Err(e) = self.drain(&mut sessions, &mut frames) {
+            if let Err(e) = self.drain(&mut sessions, &mut frames, &job_of) {
                 // Keep what was captured: judge it and hand it back with the error's words in a note.
-                let reports = sessions.iter_mut().map(Session::report).collect();
+                let reports = in_job_order(&jobs, &mut sessions);
                 return Err(Error::RunFailed {
                     reason: e.to_string(),
                     partial: Box::new(RunOutcome {
@@ -272,7 +308,7 @@ impl Prober {
             }
         }
         // Frames already in the kernel's buffers still count.
-        let _ = self.drain(&mut sessions, &mut frames);
+        let _ = self.drain(&mut sessions, &mut frames, &job_of);
         let mut dropped = (0u64, 0u64);
         for tap in &mut self.taps {
             if let Ok(st) = tap.cap.stats() {
@@ -280,7 +316,7 @@ impl Prober {
                 dropped.1 += u64::from(st.if_dropped);
             }
         }
-        let reports = sessions.iter_mut().map(Session::report).collect();
+        let reports = in_job_order(&jobs, &mut sessions);
         Ok(RunOutcome {
             reports,
             frames,
@@ -298,7 +334,12 @@ impl Prober {
         let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms));
     }
 
-    fn drain(&mut self, sessions: &mut [Session], frames: &mut Vec<CapturedFrame>) -> Result<()> {
+    fn drain(
+        &mut self,
+        sessions: &mut [Session],
+        frames: &mut Vec<CapturedFrame>,
+        job_of: &dyn Fn(IpAddr, Option<u16>) -> usize,
+    ) -> Result<()> {
         for (iface, tap) in self.taps.iter_mut().enumerate() {
             loop {
                 let packet = match tap.cap.next_packet() {
@@ -324,14 +365,14 @@ impl Prober {
                     len: h.len,
                     packet: parsed,
                 };
-                for (job, s) in sessions.iter_mut().enumerate() {
+                for s in sessions.iter_mut() {
                     if s.on_frame(&seen) {
                         frames.push(CapturedFrame {
                             interface: iface as u32,
                             ts,
                             data: packet.data.to_vec(),
                             orig_len: h.len,
-                            job,
+                            job: job_of(s.target(), s.port_of(&seen)),
                             note: s.describe(&seen),
                         });
                         break;
@@ -341,6 +382,21 @@ impl Prober {
         }
         Ok(())
     }
+}
+
+/// Every session's reports, in the order of the jobs they answer.
+fn in_job_order(jobs: &[Job], sessions: &mut [Session]) -> Vec<TargetReport> {
+    let mut all: Vec<TargetReport> = sessions.iter_mut().flat_map(Session::reports).collect();
+    let mut out = Vec::with_capacity(jobs.len());
+    for j in jobs {
+        if let Some(i) = all
+            .iter()
+            .position(|r| r.target == j.target && r.port == j.port)
+        {
+            out.push(all.swap_remove(i));
+        }
+    }
+    out
 }
 
 fn open_tap(name: &str, targets: &[IpAddr], sources: &[IpAddr]) -> Result<Tap> {
@@ -405,12 +461,13 @@ pub fn write_pcapng<W: Write>(
     w.finish()
 }
 
-/// Run a sans-IO session against a scripted network, for tests: `respond` sees each packet sent and returns
-/// the frames (as IP datagrams with their delay) that come back. Time is simulated.
+/// Run a sans-IO session against a scripted network, for tests: `respond` sees each packet sent and the time it
+/// is sent, and returns the frames (as IP datagrams with their delay) that come back. Time is simulated. The
+/// reports come one per port, in the session's order.
 pub fn simulate(
     mut session: Session,
-    mut respond: impl FnMut(&Outgoing) -> Vec<(Duration, Vec<u8>)>,
-) -> TargetReport {
+    mut respond: impl FnMut(Timestamp, &Outgoing) -> Vec<(Duration, Vec<u8>)>,
+) -> Vec<TargetReport> {
     let mut t = Timestamp(1_700_000_000_000_000_000);
     let mut inbox: Vec<(Timestamp, Vec<u8>)> = Vec::new();
     let mut frame = 0u64;
@@ -418,7 +475,7 @@ pub fn simulate(
         let (out, next) = session.poll(t);
         for p in &out {
             inbox.push((t, p.datagram.clone()));
-            for (delay, bytes) in respond(p) {
+            for (delay, bytes) in respond(t, p) {
                 inbox.push((t.plus(delay), bytes));
             }
         }
@@ -432,6 +489,7 @@ pub fn simulate(
             let split = inbox.partition_point(|(ts, _)| *ts <= t);
             inbox.drain(..split).collect()
         };
+        let delivered = !due.is_empty();
         for (ts, bytes) in due {
             if let Ok(packet) = parse_frame(LinkType::RAW, &bytes) {
                 frame += 1;
@@ -443,9 +501,10 @@ pub fn simulate(
                 });
             }
         }
-        if out.is_empty() && t < deadline && inbox.is_empty() {
+        // Nothing sent, nothing delivered, nothing on the way: the session only waits for its deadline.
+        if out.is_empty() && !delivered && t < deadline && inbox.is_empty() {
             t = deadline;
         }
     }
-    session.report()
+    session.reports()
 }

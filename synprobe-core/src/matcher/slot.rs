@@ -489,6 +489,7 @@ impl Slot {
                 tos: r.tos,
                 flow_label: (r.flow_label != NO_FLOW_LABEL).then_some(r.flow_label),
                 rtt: sent.map(|t| r.ts.since(t)),
+                route_error_from: None,
             }),
             syn_tos: self.probe.tos,
         })
