@@ -4,7 +4,8 @@
 //!
 //! This module is pure: the types, the kernel's text formats (`/proc/net/tcp`, `/proc/net/tcp6`,
 //! `/proc/net/netstat`) parsed from `&str`, and [`PortListeners::classify`], which says what the listeners on a
-//! port mean for a connection to one address. Reading the live system is the job of `live::local`.
+//! port mean for a connection to one address. Reading the live system is the job of
+//! [`crate::live::local`].
 //!
 //! ```
 //! use synprobe_core::host::{Listener, PortListeners};
