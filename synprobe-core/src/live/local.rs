@@ -75,11 +75,14 @@ pub fn listeners(port: u16) -> io::Result<Vec<Listener>> {
     }
 }
 
-/// Every listening TCP socket in this network namespace, from netlink sock_diag (as `ss -tln`).
+/// Every listening TCP socket in this network namespace, from netlink sock_diag (as `ss -tln`). A kernel that
+/// does not answer within 5 s gives an error of kind `WouldBlock`.
 pub fn all_listeners_sock_diag() -> io::Result<Vec<Listener>> {
     let mut socket = Socket::new(NETLINK_SOCK_DIAG)?;
     socket.bind_auto()?;
     socket.connect(&SocketAddr::new(0, 0))?;
+    // The kernel answers a dump at once; the timeout only keeps a broken kernel or sandbox from hanging us.
+    socket2::SockRef::from(&socket).set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
     let mut out = Vec::new();
     for (family, seq) in [(AF_INET, 1), (AF_INET6, 2)] {
         dump_listeners(&socket, family, seq, &mut out)?;
