@@ -116,6 +116,7 @@ pub mod capture;
 mod engine;
 mod error;
 mod hint;
+pub mod host;
 #[cfg(test)]
 mod lab_frames;
 pub mod live;

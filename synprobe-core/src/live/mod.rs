@@ -19,6 +19,7 @@
 //! # }
 //! ```
 
+pub mod local;
 mod privilege;
 mod route;
 mod send;
