@@ -40,6 +40,7 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::{AnalyzerConfig, TtlReading};
 use crate::build::{echo, IpSpec, TcpSpec};
 use crate::engine::{Engine, EngineConfig, Report};
+use crate::host::{ListenCounters, PortListeners};
 use crate::matcher::MatchConfig;
 use crate::model::{HopCount, Observed, ReplyKind};
 use crate::record::{other_packet_record, packet_records, PacketRecord};
@@ -210,6 +211,17 @@ pub struct TargetReport {
     pub time_to_verdict_ms: f64,
     /// Every packet sent and received, Wireshark style.
     pub packets: Vec<PacketRecord>,
+    /// For an address of this host: what its listening sockets mean for the port (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listeners: Option<PortListeners>,
+}
+
+/// What this host knows about one of its own ports, for a local target (see [`Session::note_local`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LocalFacts {
+    listeners: PortListeners,
+    /// How much the listen-queue counters rose during the run (the whole namespace's).
+    rise: ListenCounters,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -330,6 +342,7 @@ pub struct Session {
     t0: Option<Timestamp>,
     /// When the plan finished (or the last time it was polled).
     last_poll: Timestamp,
+    local_facts: HashMap<u16, LocalFacts>,
 }
 
 /// Source ports one session needs for `ports` ports under `cfg` (give each concurrent session its own range).
@@ -373,6 +386,7 @@ impl Session {
             deferred: VecDeque::new(),
             t0: None,
             last_poll: Timestamp::default(),
+            local_facts: HashMap::new(),
         };
         let mut seen: Vec<u16> = Vec::new();
         for &p in ports {
@@ -402,6 +416,14 @@ impl Session {
     pub fn local(mut self, local: bool) -> Self {
         self.local = local;
         self
+    }
+
+    /// For a local target: what the host's own sockets say about `port` ([`PortListeners::classify`]), and how
+    /// much its listen-queue counters (ListenOverflows, ListenDrops) rose during the run. The reports then name
+    /// the cause where the packets only show its effect.
+    pub fn note_local(&mut self, port: u16, listeners: PortListeners, rise: ListenCounters) {
+        self.local_facts
+            .insert(port, LocalFacts { listeners, rise });
     }
 
     /// The address probed.
@@ -1246,12 +1268,15 @@ impl Session {
         let end = self.last_poll;
         // Judge the frames with the longest wait the plan really gave a main SYN after its last transmission, so
         // that no answer the plan waited for arrives "late".
+        // (and no retransmission, after a backed-off gap, starts an attempt of its own).
         let waited = self
             .ports
             .iter()
             .filter_map(|p| {
-                let last = self.probes.get(p.main)?.sent.last().copied()?;
-                Some(p.done_at.unwrap_or(end).since(last))
+                let sent = &self.probes.get(p.main)?.sent;
+                let last = sent.last().copied()?;
+                let gaps = sent.windows(2).map(|w| w[1].since(w[0]));
+                Some(gaps.fold(p.done_at.unwrap_or(end).since(last), Duration::max))
             })
             .max()
             .unwrap_or(Duration(0))
@@ -1270,7 +1295,7 @@ impl Session {
         for f in &self.frames {
             engine.push_observed(*f);
         }
-        engine.advance(end.plus(Duration(1)));
+        engine.advance(end.plus(waited).plus(Duration(1)));
         engine.finish();
         let mut judged: HashMap<(u16, u32), Report> = HashMap::new();
         while let Some(r) = engine.pop_report() {
@@ -1435,6 +1460,10 @@ impl Session {
                 "some discriminators were not sent (raise it with --budget)",
             ));
         }
+        let facts = self.local_facts.get(&port);
+        if let Some(f) = facts {
+            self.apply_local(port, f, &mut j);
+        }
         let done = plan.done_at.unwrap_or(self.last_poll);
         TargetReport {
             schema_version: crate::record::SCHEMA_VERSION,
@@ -1459,6 +1488,109 @@ impl Session {
             probes_sent: plan.sent + self.address_sent,
             time_to_verdict_ms: done.since(t0).as_millis_f64().max(0.0),
             packets,
+            listeners: facts.map(|f| f.listeners.clone()),
+        }
+    }
+
+    /// What this host's own sockets and counters add to the verdict on one of its ports.
+    fn apply_local(&self, port: u16, f: &LocalFacts, j: &mut Judgement) {
+        let target = self.target;
+        let bound = |ls: &[crate::host::Listener]| {
+            ls.iter()
+                .map(|l| match l.addr {
+                    IpAddr::V6(a) => format!("[{a}]:{}", l.port),
+                    IpAddr::V4(a) => format!("{a}:{}", l.port),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match (&f.listeners, j.verdict) {
+            (PortListeners::OnlyElsewhere { listeners }, Verdict::Closed) => {
+                let on = bound(listeners);
+                j.evidence.insert(
+                    0,
+                    Evidence::new(
+                        "local-listens-elsewhere",
+                        format!("this host's sockets on port {port}: {on}, none for {target}"),
+                        "the service listens, but not on the address probed: the kernel refuses SYNs to it",
+                    ),
+                );
+                j.confidence = Confidence::High;
+                j.headline = format!(
+                    "{target} port {port}: closed: the service listens on {on} only: bind it to 0.0.0.0 / [::] or to {target}"
+                );
+                j.next_steps.insert(
+                    0,
+                    format!("Change the service's listen address (e.g. `0.0.0.0:{port}` instead of `{on}`) and restart it; `ss -tlnp 'sport = :{port}'` shows the process").into(),
+                );
+            }
+            (PortListeners::None, Verdict::Closed) => {
+                j.evidence.insert(
+                    0,
+                    Evidence::new(
+                        "local-no-listener",
+                        format!("no socket of this host listens on port {port}"),
+                        "nothing listens: the service is stopped, or listens on another port",
+                    ),
+                );
+                j.confidence = Confidence::High;
+            }
+            (
+                PortListeners::BacklogFull {
+                    listener,
+                    queued,
+                    backlog,
+                },
+                _,
+            ) => {
+                j.evidence.insert(
+                    0,
+                    Evidence::new(
+                        "local-backlog-full",
+                        format!(
+                            "the socket listening on {} has {queued} connection(s) waiting in an accept queue of {backlog}; ListenOverflows rose by {} during the probe",
+                            bound(std::slice::from_ref(listener)),
+                            f.rise.overflows
+                        ),
+                        "the listen backlog is full: the kernel drops new SYNs until the service accepts",
+                    ),
+                );
+                if j.verdict == Verdict::Filtered {
+                    j.confidence = Confidence::High;
+                    j.headline = format!(
+                        "{target} port {port}: filtered: the listen backlog is full ({queued} waiting, backlog {backlog}), the kernel drops new SYNs"
+                    );
+                    j.next_steps.insert(
+                        0,
+                        "The service does not accept connections fast enough: look at its accept loop, worker count and logs; `ss -tln` shows Recv-Q against Send-Q, `nstat -az TcpExtListenOverflows`".into(),
+                    );
+                }
+            }
+            (PortListeners::Serves { listener }, v) => {
+                j.evidence.push(Evidence::new(
+                    "local-listener",
+                    format!("a socket of this host listens on {} for this address", bound(std::slice::from_ref(listener))),
+                    if v == Verdict::Open {
+                        "the service is up"
+                    } else {
+                        "the service listens: what refused or dropped the SYN is a rule, not the service"
+                    },
+                ));
+            }
+            _ => {}
+        }
+        if f.rise.overflows > 0
+            && j.verdict == Verdict::Filtered
+            && !matches!(f.listeners, PortListeners::BacklogFull { .. })
+        {
+            j.evidence.push(Evidence::new(
+                "local-listen-overflows",
+                format!(
+                    "ListenOverflows rose by {} during the probe",
+                    f.rise.overflows
+                ),
+                "some listener on this host has a full accept queue",
+            ));
         }
     }
 

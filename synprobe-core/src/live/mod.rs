@@ -254,6 +254,12 @@ impl Prober {
                 .position(|j| j.target == target && port.is_none_or(|p| p == j.port))
                 .unwrap_or(0)
         };
+        // For an address of this host, its own listen-queue counters before the run (see `note_local`).
+        let counters_before = sessions
+            .iter()
+            .any(|s| self.sources.get(&s.target()) == Some(&s.target()))
+            .then(local::listen_counters)
+            .and_then(std::result::Result::ok);
         let mut queue: VecDeque<Outgoing> = VecDeque::new();
         let burst = 100.0f64;
         let mut tokens = burst;
@@ -315,6 +321,22 @@ impl Prober {
             if let Ok(st) = tap.cap.stats() {
                 dropped.0 += u64::from(st.dropped);
                 dropped.1 += u64::from(st.if_dropped);
+            }
+        }
+        if let Some(before) = counters_before {
+            let rise = local::listen_counters()
+                .map(|now| now.since(&before))
+                .unwrap_or_default();
+            for s in sessions
+                .iter_mut()
+                .filter(|s| self.sources.get(&s.target()) == Some(&s.target()))
+            {
+                for port in s.ports() {
+                    if let Ok(ls) = local::listeners(port) {
+                        let meaning = crate::host::PortListeners::classify(&ls, port, s.target());
+                        s.note_local(port, meaning, rise);
+                    }
+                }
             }
         }
         let reports = in_job_order(&jobs, &mut sessions);
