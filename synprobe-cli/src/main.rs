@@ -102,6 +102,10 @@ struct ProbeArgs {
     /// Send just the SYN (and its retransmissions) and judge on what comes back.
     #[arg(long)]
     quick: bool,
+    /// After the probe, open one ordinary TCP connection to each port that answered SYN-ACK: behind a SYN proxy
+    /// (which answers every SYN itself) it tells whether the service accepts or resets.
+    #[arg(long)]
+    connect: bool,
     /// JSON Lines: one object per address and port (schema in docs/json.md).
     #[arg(long)]
     json: bool,

@@ -111,6 +111,7 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
         session,
         interface: args.interface.clone(),
         max_pps: args.rate,
+        connect: args.connect,
     };
     tracing::info!(
         "{} address/port pair(s), {} plan, at most {} packet(s) each, {} packet(s)/s",

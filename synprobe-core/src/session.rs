@@ -214,6 +214,27 @@ pub struct TargetReport {
     /// For an address of this host: what its listening sockets mean for the port (absent otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listeners: Option<PortListeners>,
+    /// With `--connect`, for an open port: what a full connection met (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect: Option<FullConnect>,
+}
+
+/// What an ordinary TCP connection (the kernel's own `connect()`, after the probe) met: the opt-in check behind
+/// a SYN proxy, which answers every SYN itself and connects to the service only after the handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum FullConnect {
+    /// The handshake completed and the connection stayed up (or was closed normally): the service accepts.
+    Accepted,
+    /// The handshake completed, then the connection was reset: nothing behind the proxy accepted it.
+    ResetAfterHandshake,
+    /// The SYN was refused outright (ECONNREFUSED).
+    Refused,
+    /// No answer within the wait.
+    TimedOut,
+    /// Another error (unreachable, prohibited…).
+    Failed,
 }
 
 /// What this host knows about one of its own ports, for a local target (see [`Session::note_local`]).
@@ -343,6 +364,7 @@ pub struct Session {
     /// When the plan finished (or the last time it was polled).
     last_poll: Timestamp,
     local_facts: HashMap<u16, LocalFacts>,
+    connects: HashMap<u16, FullConnect>,
 }
 
 /// Source ports one session needs for `ports` ports under `cfg` (give each concurrent session its own range).
@@ -387,6 +409,7 @@ impl Session {
             t0: None,
             last_poll: Timestamp::default(),
             local_facts: HashMap::new(),
+            connects: HashMap::new(),
         };
         let mut seen: Vec<u16> = Vec::new();
         for &p in ports {
@@ -424,6 +447,24 @@ impl Session {
     pub fn note_local(&mut self, port: u16, listeners: PortListeners, rise: ListenCounters) {
         self.local_facts
             .insert(port, LocalFacts { listeners, rise });
+    }
+
+    /// The ports whose main SYN drew a SYN-ACK (candidates for a full connection).
+    pub fn ports_answered_syn_ack(&self) -> Vec<u16> {
+        self.ports
+            .iter()
+            .filter(|p| {
+                self.probes
+                    .get(p.main)
+                    .is_some_and(|m| matches!(m.answer, Some((_, Answer::SynAck))))
+            })
+            .map(|p| p.port)
+            .collect()
+    }
+
+    /// What a full connection to `port` met (the live edge makes it, after the plan; see [`FullConnect`]).
+    pub fn note_connect(&mut self, port: u16, outcome: FullConnect) {
+        self.connects.insert(port, outcome);
     }
 
     /// The address probed.
@@ -1464,6 +1505,10 @@ impl Session {
         if let Some(f) = facts {
             self.apply_local(port, f, &mut j);
         }
+        let connect = self.connects.get(&port).copied();
+        if let (Some(c), Verdict::Open) = (connect, j.verdict) {
+            self.apply_connect(port, c, &mut j);
+        }
         let done = plan.done_at.unwrap_or(self.last_poll);
         TargetReport {
             schema_version: crate::record::SCHEMA_VERSION,
@@ -1489,6 +1534,62 @@ impl Session {
             time_to_verdict_ms: done.since(t0).as_millis_f64().max(0.0),
             packets,
             listeners: facts.map(|f| f.listeners.clone()),
+            connect,
+        }
+    }
+
+    /// What a full connection adds to an open port's verdict (decisive behind a SYN proxy).
+    fn apply_connect(&self, port: u16, c: FullConnect, j: &mut Judgement) {
+        let target = self.target;
+        let proxy = j.evidence.iter().any(|e| e.code == "syn-ack-window-zero");
+        match c {
+            FullConnect::Accepted => {
+                j.evidence.push(Evidence::new(
+                    "connect-accepted",
+                    "a full TCP connection was accepted and stayed up",
+                    "the service itself accepts connections",
+                ));
+                if proxy {
+                    j.confidence = Confidence::High;
+                    j.headline = format!(
+                        "{target} port {port} is open: a SYN proxy answered, and the service behind it accepted a full connection"
+                    );
+                }
+            }
+            FullConnect::ResetAfterHandshake | FullConnect::Refused => {
+                j.evidence.insert(
+                    0,
+                    Evidence::new(
+                        "connect-reset",
+                        "a full TCP connection completed its handshake, then was reset",
+                        "what answered the SYN was not the service: nothing behind it accepts the connection",
+                    ),
+                );
+                j.verdict = Verdict::Closed;
+                j.confidence = if proxy {
+                    Confidence::High
+                } else {
+                    Confidence::Medium
+                };
+                j.rejecter = Some(Rejecter {
+                    addr: target,
+                    hops: j.target_hops,
+                    is_target: true,
+                    kind: RejecterKind::Target,
+                });
+                j.headline = format!(
+                    "{target} port {port}: closed behind a SYN proxy: the proxy completed the handshake, then the connection was reset (nothing listens behind it)"
+                );
+                j.next_steps = vec![
+                    format!("On {target}: `ss -tlnp 'sport = :{port}'`: the service behind the SYN proxy is not listening").into(),
+                    "`iptables -S | grep SYNPROXY`, `nft list ruleset | grep synproxy` show the proxy's rules".into(),
+                ];
+            }
+            FullConnect::TimedOut | FullConnect::Failed => j.evidence.push(Evidence::new(
+                "connect-failed",
+                format!("a full TCP connection did not complete ({c:?})"),
+                "the path or the proxy behaves differently for a kernel's connection: the SYN-ACK alone is the evidence",
+            )),
         }
     }
 

@@ -73,6 +73,9 @@ pub struct ProberConfig {
     pub interface: Option<String>,
     /// Packets per second at most, over all targets (default 500, bursts of 100).
     pub max_pps: u32,
+    /// After the plan, open one ordinary TCP connection to every port whose SYN drew a SYN-ACK, to tell
+    /// whether the service behind a SYN proxy accepts it (default false).
+    pub connect: bool,
 }
 
 impl Default for ProberConfig {
@@ -81,6 +84,7 @@ impl Default for ProberConfig {
             session: SessionConfig::default(),
             interface: None,
             max_pps: 500,
+            connect: false,
         }
     }
 }
@@ -323,6 +327,14 @@ impl Prober {
                 dropped.1 += u64::from(st.if_dropped);
             }
         }
+        if self.cfg.connect && !interrupted {
+            for s in sessions.iter_mut() {
+                for port in s.ports_answered_syn_ack() {
+                    let outcome = full_connect(s.target(), port, std::time::Duration::from_secs(3));
+                    s.note_connect(port, outcome);
+                }
+            }
+        }
         if let Some(before) = counters_before {
             let rise = local::listen_counters()
                 .map(|now| now.since(&before))
@@ -404,6 +416,34 @@ impl Prober {
             }
         }
         Ok(())
+    }
+}
+
+/// One ordinary TCP connection through the kernel (no privilege needed): accepted, or reset once the handshake
+/// completed (a SYN proxy with nothing behind it), or refused, or silent. The connection is closed at once.
+fn full_connect(
+    target: IpAddr,
+    port: u16,
+    wait: std::time::Duration,
+) -> crate::session::FullConnect {
+    use crate::session::FullConnect;
+    use std::io::{ErrorKind, Read};
+    let mut stream = match std::net::TcpStream::connect_timeout(&(target, port).into(), wait) {
+        Ok(s) => s,
+        Err(e) => {
+            return match e.kind() {
+                ErrorKind::ConnectionRefused => FullConnect::Refused,
+                ErrorKind::TimedOut | ErrorKind::WouldBlock => FullConnect::TimedOut,
+                _ => FullConnect::Failed,
+            }
+        }
+    };
+    // A proxy connects to the service only now: its reset comes within a round trip or two.
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_millis(500)));
+    let mut byte = [0u8; 1];
+    match stream.read(&mut byte) {
+        Err(e) if e.kind() == ErrorKind::ConnectionReset => FullConnect::ResetAfterHandshake,
+        _ => FullConnect::Accepted,
     }
 }
 
