@@ -9,7 +9,9 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use synprobe_tests::lab::{root_or_skip, ConnectOutcome, Lab, Listener, PingOutcome, MAX_ROUTERS};
+use synprobe_tests::lab::{
+    root_or_skip, ConnectOutcome, Lab, Listener, NftHook, PingOutcome, MAX_ROUTERS,
+};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -479,4 +481,389 @@ fn absent_host_is_unreachable_from_the_last_router() {
             "{dst}: neighbour resolution should take about 3 s"
         );
     }
+}
+
+/// `sysctl -n <key>` inside `ns`.
+fn sysctl_value(lab: &Lab, ns: &str, key: &str) -> String {
+    let out = lab.exec_ok(ns, &["sysctl", "-n", key]);
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn icmp_rate_limits_stay_at_kernel_defaults_unless_studied() {
+    if !root_or_skip("icmp_rate_limits_stay_at_kernel_defaults_unless_studied") {
+        return;
+    }
+    let lab = Lab::new(1);
+    let container = lab.container("web");
+    let mut all = lab.namespaces().to_vec();
+    all.push(container.namespace().to_owned());
+    for ns in &all {
+        assert_eq!(
+            sysctl_value(&lab, ns, "net.ipv4.icmp_ratelimit"),
+            "1000",
+            "{ns}"
+        );
+        assert_eq!(
+            sysctl_value(&lab, ns, "net.ipv6.icmp.ratelimit"),
+            "100",
+            "{ns}"
+        );
+    }
+    // With the kernel's limits, r1 answers a burst of 20 TTL-1 pings with
+    // its burst of errors only: far fewer than 20.
+    let dst = IpAddr::from(lab.server_v4());
+    let errors = (0..20)
+        .filter(|_| {
+            matches!(
+                lab.ping_ttl(lab.client_ns(), dst, 1),
+                PingOutcome::Error { icmp_type: 11, .. }
+            )
+        })
+        .count();
+    assert!(errors < 20, "rate limit at r1: {errors} of 20 answered");
+
+    let study = Lab::builder()
+        .routers(1)
+        .icmp_ratelimit_off_for_study()
+        .build();
+    let container = study.container("web");
+    let mut all = study.namespaces().to_vec();
+    all.push(container.namespace().to_owned());
+    for ns in &all {
+        assert_eq!(
+            sysctl_value(&study, ns, "net.ipv4.icmp_ratelimit"),
+            "0",
+            "{ns}"
+        );
+        assert_eq!(
+            sysctl_value(&study, ns, "net.ipv6.icmp.ratelimit"),
+            "0",
+            "{ns}"
+        );
+    }
+}
+
+#[test]
+fn container_port_forward_like_docker() {
+    if !root_or_skip("container_port_forward_like_docker") {
+        return;
+    }
+    let lab = Lab::new(1);
+    let web = lab.container("web");
+    assert_eq!(web.v4(), Ipv4Addr::new(198, 19, 0, 2));
+    assert_eq!(
+        web.v6(),
+        "2001:db8:ff::2".parse::<Ipv6Addr>().expect("literal")
+    );
+    let ns = web.namespace().to_owned();
+    assert!(netns_names().contains(&ns));
+    let open = [
+        lab.listen(&ns, Ipv4Addr::UNSPECIFIED.into(), 8080),
+        lab.listen(&ns, Ipv6Addr::UNSPECIFIED.into(), 8080),
+    ];
+    let _local = [
+        lab.listen(&ns, Ipv4Addr::LOCALHOST.into(), 8082),
+        lab.listen(&ns, Ipv6Addr::LOCALHOST.into(), 8082),
+    ];
+    web.publish(&lab, 80, 8080);
+    web.publish(&lab, 81, 8081);
+    web.publish(&lab, 82, 8082);
+    for (i, dst) in server_addrs(&lab, 80).into_iter().enumerate() {
+        assert_eq!(
+            lab.connect(lab.client_ns(), dst, CONNECT_TIMEOUT),
+            ConnectOutcome::Connected,
+            "published port {dst}"
+        );
+        assert_eq!(wait_accepted(&open[i], 1), 1, "{dst} reached the container");
+    }
+    // Nothing listens on 8081, and 8082 only on the container's loopback:
+    // the container's stack answers RST either way.
+    for dst in server_addrs(&lab, 81)
+        .into_iter()
+        .chain(server_addrs(&lab, 82))
+    {
+        assert_eq!(
+            lab.connect(lab.client_ns(), dst, CONNECT_TIMEOUT),
+            ConnectOutcome::Refused,
+            "{dst}"
+        );
+    }
+    // Docker's FORWARD policy is DROP: a container port nobody published is
+    // not reachable even by routing to the container's address (a published
+    // one is, as on a real Docker host).
+    let direct = SocketAddr::new(web.v4().into(), 9999);
+    assert_eq!(
+        lab.connect(lab.client_ns(), direct, Duration::from_secs(1)),
+        ConnectOutcome::TimedOut
+    );
+    drop(lab);
+    assert!(!netns_names().contains(&ns), "{ns} survived the lab");
+}
+
+#[test]
+fn stale_docker_dnat_ends_in_host_unreachable_from_the_server() {
+    if !root_or_skip("stale_docker_dnat_ends_in_host_unreachable_from_the_server") {
+        return;
+    }
+    let lab = Lab::new(1);
+    let web = lab.container("web");
+    web.publish_stale(&lab, 80, 8080);
+    for dst in server_addrs(&lab, 80) {
+        let started = Instant::now();
+        let outcome = lab.connect(lab.client_ns(), dst, Duration::from_secs(8));
+        assert_eq!(
+            outcome,
+            ConnectOutcome::Failed("EHOSTUNREACH".into()),
+            "{dst}"
+        );
+        assert!(
+            started.elapsed() >= Duration::from_secs(2),
+            "{dst}: neighbour resolution on dock0 should take about 3 s"
+        );
+    }
+}
+
+#[test]
+fn kube_proxy_rejects_a_node_port_without_endpoints() {
+    if !root_or_skip("kube_proxy_rejects_a_node_port_without_endpoints") {
+        return;
+    }
+    let lab = Lab::new(1);
+    lab.kube_proxy_no_endpoints(lab.server_ns(), 30080);
+    for dst in server_addrs(&lab, 30080) {
+        assert_eq!(
+            lab.connect(lab.client_ns(), dst, CONNECT_TIMEOUT),
+            ConnectOutcome::Refused,
+            "{dst}"
+        );
+    }
+}
+
+#[test]
+fn firewalld_default_zone_prohibits_unlisted_ports() {
+    if !root_or_skip("firewalld_default_zone_prohibits_unlisted_ports") {
+        return;
+    }
+    let lab = Lab::new(1);
+    let server = lab.server_ns();
+    let _listeners: Vec<Listener> = [22, 8080]
+        .into_iter()
+        .flat_map(|port| server_addrs(&lab, port))
+        .map(|a| lab.listen(server, a.ip(), a.port()))
+        .collect();
+    lab.firewalld_default_zone(server, &[22]);
+    for dst in server_addrs(&lab, 22) {
+        assert_eq!(
+            lab.connect(lab.client_ns(), dst, CONNECT_TIMEOUT),
+            ConnectOutcome::Connected,
+            "{dst}"
+        );
+    }
+    let [v4, v6] = server_addrs(&lab, 8080);
+    assert_eq!(
+        lab.connect(lab.client_ns(), v4, CONNECT_TIMEOUT),
+        ConnectOutcome::Failed("EHOSTUNREACH".into())
+    );
+    assert_eq!(
+        lab.connect(lab.client_ns(), v6, CONNECT_TIMEOUT),
+        ConnectOutcome::Failed("EACCES".into())
+    );
+    assert!(
+        lab.ping(lab.client_ns(), lab.server_v6().into()),
+        "ICMP is allowed"
+    );
+}
+
+#[test]
+fn ufw_default_drops_rejects_and_allows() {
+    if !root_or_skip("ufw_default_drops_rejects_and_allows") {
+        return;
+    }
+    let lab = Lab::new(1);
+    let server = lab.server_ns();
+    let _listeners: Vec<Listener> = [22, 24]
+        .into_iter()
+        .flat_map(|port| server_addrs(&lab, port))
+        .map(|a| lab.listen(server, a.ip(), a.port()))
+        .collect();
+    lab.ufw_default(server, &[22], &[23]);
+    for family in 0..2 {
+        let at = |port| server_addrs(&lab, port)[family];
+        assert_eq!(
+            lab.connect(lab.client_ns(), at(22), CONNECT_TIMEOUT),
+            ConnectOutcome::Connected
+        );
+        assert_eq!(
+            lab.connect(lab.client_ns(), at(23), CONNECT_TIMEOUT),
+            ConnectOutcome::Refused
+        );
+        // Not listed: the DROP policy, even though something listens.
+        assert_eq!(
+            lab.connect(lab.client_ns(), at(24), Duration::from_secs(1)),
+            ConnectOutcome::TimedOut
+        );
+    }
+    assert!(
+        lab.ping(lab.client_ns(), lab.server_v4().into()),
+        "echo-request allowed"
+    );
+    assert!(
+        lab.ping(lab.client_ns(), lab.server_v6().into()),
+        "echo-request allowed"
+    );
+}
+
+#[test]
+fn nft_tcp_reset_on_the_first_hop_and_on_the_host() {
+    if !root_or_skip("nft_tcp_reset_on_the_first_hop_and_on_the_host") {
+        return;
+    }
+    let lab = Lab::new(2);
+    let _open: Vec<Listener> = server_addrs(&lab, 97)
+        .iter()
+        .map(|a| lab.listen(lab.server_ns(), a.ip(), a.port()))
+        .collect();
+    lab.nft_reject_tcp_reset(lab.router_ns(1), NftHook::Forward, 96);
+    lab.nft_reject_tcp_reset(lab.server_ns(), NftHook::Input, 97);
+    for dst in server_addrs(&lab, 96)
+        .into_iter()
+        .chain(server_addrs(&lab, 97))
+    {
+        assert_eq!(
+            lab.connect(lab.client_ns(), dst, CONNECT_TIMEOUT),
+            ConnectOutcome::Refused,
+            "{dst}"
+        );
+    }
+}
+
+#[test]
+fn router_without_time_exceeded_is_silent() {
+    if !root_or_skip("router_without_time_exceeded_is_silent") {
+        return;
+    }
+    let lab = Lab::new(2);
+    lab.drop_time_exceeded(lab.router_ns(1));
+    for dst in [IpAddr::from(lab.server_v4()), lab.server_v6().into()] {
+        assert_eq!(
+            lab.ping_ttl(lab.client_ns(), dst, 1),
+            PingOutcome::Timeout,
+            "{dst}"
+        );
+        let r2 = if dst.is_ipv6() {
+            IpAddr::from(lab.router_v6(2))
+        } else {
+            lab.router_v4(2).into()
+        };
+        assert!(
+            matches!(lab.ping_ttl(lab.client_ns(), dst, 2), PingOutcome::Error { from, .. } if from == r2),
+            "r2 still answers TTL 2 towards {dst}"
+        );
+        assert_eq!(
+            lab.ping_ttl(lab.client_ns(), dst, 3),
+            PingOutcome::Reply(dst)
+        );
+    }
+}
+
+#[test]
+fn synproxy_answers_with_or_without_a_listener() {
+    if !root_or_skip("synproxy_answers_with_or_without_a_listener") {
+        return;
+    }
+    let lab = Lab::new(1);
+    let server = lab.server_ns();
+    let open: Vec<Listener> = server_addrs(&lab, 80)
+        .iter()
+        .map(|a| lab.listen(server, a.ip(), a.port()))
+        .collect();
+    lab.synproxy(server, 80);
+    lab.synproxy(server, 81);
+    assert_eq!(
+        sysctl_value(&lab, server, "net.netfilter.nf_conntrack_tcp_loose"),
+        "0"
+    );
+    for (i, dst) in server_addrs(&lab, 80).into_iter().enumerate() {
+        assert_eq!(
+            lab.connect(lab.client_ns(), dst, CONNECT_TIMEOUT),
+            ConnectOutcome::Connected,
+            "{dst}"
+        );
+        assert_eq!(wait_accepted(&open[i], 1), 1, "{dst} reached the listener");
+    }
+    // Nothing listens on 81, yet SYNPROXY completes the handshake itself;
+    // the RST the stack sends to SYNPROXY's own SYN is passed on to the
+    // client, which in the lab arrives before `connect()` has returned.
+    for dst in server_addrs(&lab, 81) {
+        let outcome = lab.connect(lab.client_ns(), dst, CONNECT_TIMEOUT);
+        assert!(
+            [
+                ConnectOutcome::Connected,
+                ConnectOutcome::Failed("ECONNRESET".into())
+            ]
+            .contains(&outcome),
+            "{dst}: {outcome:?}"
+        );
+    }
+}
+
+/// `nstat -az <counter>` in `ns`: the counter's absolute value.
+fn nstat(lab: &Lab, ns: &str, counter: &str) -> u64 {
+    let out = lab.exec_ok(ns, &["nstat", "-az", counter]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| {
+            let mut words = l.split_whitespace();
+            (words.next() == Some(counter)).then(|| words.next()?.parse().ok())?
+        })
+        .unwrap_or_else(|| panic!("no {counter} in nstat output"))
+}
+
+#[test]
+fn full_accept_queue_drops_new_syns() {
+    if !root_or_skip("full_accept_queue_drops_new_syns") {
+        return;
+    }
+    let lab = Lab::new(1);
+    let server = lab.server_ns();
+    for dst in server_addrs(&lab, 8090) {
+        let listener = lab.listen_without_accepting(server, dst.ip(), dst.port(), 0);
+        let held = lab.fill_accept_queue(lab.client_ns(), dst, 3);
+        assert_eq!(held.established(), 1, "listen(0) queues one connection");
+        let before = nstat(&lab, server, "TcpExtListenOverflows");
+        assert_eq!(
+            lab.connect(lab.client_ns(), dst, Duration::from_millis(500)),
+            ConnectOutcome::TimedOut,
+            "{dst}"
+        );
+        assert!(nstat(&lab, server, "TcpExtListenOverflows") > before);
+        assert_eq!(listener.accepted(), 0);
+        held.close();
+    }
+}
+
+#[test]
+fn hosts_file_resolves_names_inside_a_namespace() {
+    if !root_or_skip("hosts_file_resolves_names_inside_a_namespace") {
+        return;
+    }
+    let lab = Lab::new(1);
+    let live = IpAddr::from(lab.server_v4());
+    let dead = IpAddr::from(lab.absent_v4());
+    let v6 = IpAddr::from(lab.server_v6());
+    lab.hosts(
+        lab.client_ns(),
+        &[("web.lab", live), ("web.lab", dead), ("web6.lab", v6)],
+    );
+    assert_eq!(lab.resolve(lab.client_ns(), "web.lab"), vec![live, dead]);
+    assert_eq!(lab.resolve(lab.client_ns(), "web6.lab"), vec![v6]);
+    assert!(
+        lab.resolve(lab.server_ns(), "web.lab").is_empty(),
+        "only in the client"
+    );
+    let dir = Path::new("/etc/netns").join(lab.client_ns());
+    assert!(dir.join("hosts").exists());
+    drop(lab);
+    assert!(!dir.exists(), "{} survived the lab", dir.display());
 }

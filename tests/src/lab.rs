@@ -33,23 +33,45 @@
 //!
 //! # Kernel settings
 //!
-//! IPv6 duplicate address detection is off, and [`Lab::new`] returns only
-//! once every veth is up with its IPv6 link-local address, so both families
-//! work from the first packet. By default the per-destination ICMP rate limits
-//! (`net.ipv4.icmp_ratelimit`, `net.ipv6.icmp.ratelimit`) are set to 0 in
-//! every namespace so repeated probes get deterministic answers;
-//! [`LabBuilder::kernel_icmp_ratelimit`] keeps the kernel defaults instead (a
-//! burst of 6 errors towards one destination, then 1 per second for IPv4 and
-//! 1 per 100 ms for IPv6).
+//! Every sysctl keeps the kernel's default, as on a freshly booted machine,
+//! except two the lab needs: IPv6 duplicate address detection is off, and
+//! routers (and a server with containers) forward both families.
+//! [`Lab::new`] returns only once every veth is up with its IPv6 link-local
+//! address, so both families work from the first packet.
+//!
+//! In particular the per-destination ICMP rate limits stay as shipped
+//! (`net.ipv4.icmp_ratelimit=1000`, `net.ipv6.icmp.ratelimit=100`): a router
+//! answers a burst of back-to-back probes from one client with only a few
+//! errors (6 port unreachable or time exceeded, 2 route errors for IPv4; see
+//! `tests/LAB_FACTS.md`, "ICMP rate limits"). A test that fires many probes
+//! at one router must pace them or expect silence. Only a test that studies
+//! the limits themselves may switch them off with
+//! [`LabBuilder::icmp_ratelimit_off_for_study`].
+//!
+//! # Deployments
+//!
+//! Beyond the bare chain, a lab can look like the machines synprobe meets:
+//!
+//! - [`Lab::container`]: a Docker-style container namespace behind the
+//!   server, with [`Container::publish`] adding Docker's DNAT port forward.
+//! - Rule sets as real tools install them, on any namespace:
+//!   [`Lab::kube_proxy_no_endpoints`], [`Lab::firewalld_default_zone`],
+//!   [`Lab::ufw_default`], [`Lab::nft_reject_tcp_reset`],
+//!   [`Lab::drop_time_exceeded`], [`Lab::synproxy`].
+//! - A full accept queue: [`Lab::listen_without_accepting`] and
+//!   [`Lab::fill_accept_queue`].
+//! - Names: [`Lab::hosts`] makes host names resolve inside a namespace.
 //!
 //! # Naming and clean-up
 //!
 //! Namespaces are called `sp<pid>x<counter>-<node>` (for example
-//! `sp4242x0-client`, `sp4242x0-r1`, `sp4242x0-server`), so labs built by
-//! parallel test threads and processes never collide. Dropping a [`Lab`] kills
-//! every process still running in its namespaces and deletes them (which also
-//! removes the veths), also while unwinding from a failed assertion. Namespaces
-//! left behind by a process that died without unwinding are removed by
+//! `sp4242x0-client`, `sp4242x0-r1`, `sp4242x0-server`, and a container
+//! `sp4242x0-web`), so labs built by parallel test threads and processes never
+//! collide. Dropping a [`Lab`] kills every process still running in its
+//! namespaces (containers included) and deletes them (which also removes the
+//! veths) and their `/etc/netns/<ns>` directories (see [`Lab::hosts`]), also
+//! while unwinding from a failed assertion. Namespaces left behind by a
+//! process that died without unwinding are removed by
 //! [`Lab::sweep_stale`], which the first lab of every process runs
 //! automatically. Set `SYNPROBE_LAB_KEEP=1` to keep a lab's namespaces after
 //! the test for inspection (the next run sweeps them).
@@ -58,7 +80,8 @@
 //! (procps) and `python3` programs; guard
 //! each test with [`root_or_skip`]. Firewall rules go through `iptables` /
 //! `ip6tables` (the nf_tables backend Debian installs and the legacy backend
-//! both work inside namespaces) or `nft`.
+//! both work inside namespaces) or `nft`; [`Lab::fill_accept_queue`]'s test
+//! reads counters with `nstat`.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write as _};
@@ -102,6 +125,32 @@ const REQUIRED_TOOLS: [(&str, &str); 4] = [
     ("python3", "--version"),
 ];
 
+/// The sysctls that make a namespace forward both families.
+const FORWARDING: [&str; 2] = ["net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"];
+
+/// Node names a container may not take (they are the chain's).
+const RESERVED_NAMES: [&str; 3] = ["client", "server", "probe"];
+
+/// The most containers one lab can have.
+pub const MAX_CONTAINERS: usize = 8;
+
+/// Interface of the server facing container `k` is `dock<k>`; its index is
+/// `DOCK_IFINDEX_BASE + k` (distinct from its peer's, see [`EAST_IFINDEX`]).
+const DOCK_IFINDEX_BASE: u32 = 30;
+
+/// Name of a container's only interface.
+pub const CONTAINER_IF: &str = "eth0";
+
+/// Interface index of [`CONTAINER_IF`] in every container; differs from every
+/// `dock<k>` index (30..=37), see [`EAST_IFINDEX`].
+const CONTAINER_IFINDEX: &str = "40";
+
+/// Directory whose `<ns>/` files `ip netns exec <ns>` bind-mounts over `/etc`.
+const ETC_NETNS: &str = "/etc/netns";
+
+/// How long [`Lab::fill_accept_queue`] waits for each `connect()`.
+const FILL_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// How long [`Lab::ping`] and [`Lab::ping_ttl`] wait for an answer.
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -136,6 +185,60 @@ while True:
     conn, peer = s.accept()
     print("accepted", peer[0], peer[1], flush=True)
     conn.close()
+"#;
+
+/// Listener run by [`Lab::listen_without_accepting`]: argv = host port
+/// backlog. Prints `listening <port>` once `listen(backlog)` returned, then
+/// never calls `accept()`, so completed connections pile up in the accept
+/// queue until it is full.
+const LISTENER_NO_ACCEPT_PY: &str = r#"
+import socket, sys, time
+host, port, backlog = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+family = socket.AF_INET6 if ":" in host else socket.AF_INET
+s = socket.socket(family, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+if family == socket.AF_INET6:
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+s.bind((host, port))
+s.listen(backlog)
+print("listening", s.getsockname()[1], flush=True)
+while True:
+    time.sleep(3600)
+"#;
+
+/// Helper of [`Lab::fill_accept_queue`]: argv = host port count timeout.
+/// Makes `count` sequential `connect()`s, keeps every socket that connected
+/// open, prints `held <n>` and then sleeps until killed.
+const FILL_PY: &str = r#"
+import socket, sys, time
+host, port, count, timeout = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+family = socket.AF_INET6 if ":" in host else socket.AF_INET
+held = []
+for _ in range(count):
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect((host, port))
+        held.append(s)
+    except OSError:
+        s.close()
+print("held", len(held), flush=True)
+while True:
+    time.sleep(3600)
+"#;
+
+/// Resolves a name inside a namespace for [`Lab::resolve`]: argv = name.
+/// Prints one address per line, in `getaddrinfo` order, or `error <text>`.
+const RESOLVE_PY: &str = r#"
+import socket, sys
+try:
+    seen = []
+    for info in socket.getaddrinfo(sys.argv[1], None, proto=socket.IPPROTO_TCP):
+        if info[4][0] not in seen:
+            seen.append(info[4][0])
+    print("\n".join(seen))
+except OSError as e:
+    print("error", e)
 "#;
 
 /// One `connect()` attempt for [`Lab::connect`]: argv = host port timeout.
@@ -388,7 +491,7 @@ fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> JoinHandle<Vec<u8>> {
 #[derive(Debug, Clone)]
 pub struct LabBuilder {
     routers: usize,
-    kernel_icmp_ratelimit: bool,
+    icmp_ratelimit_off: bool,
 }
 
 impl LabBuilder {
@@ -400,11 +503,17 @@ impl LabBuilder {
         self
     }
 
-    /// Keep the kernel's default per-destination ICMP rate limits instead of
-    /// disabling them (default: disabled, so every probe gets its answer).
+    /// Switches the per-destination ICMP rate limits off in every namespace
+    /// (`net.ipv4.icmp_ratelimit=0`, `net.ipv6.icmp.ratelimit=0`), containers
+    /// included.
+    ///
+    /// Only for a test that studies the rate limits themselves (for example
+    /// to compare a paced probe run with an unlimited one). Every other test
+    /// runs with the kernel defaults, as real routers do, and must cope with
+    /// the silence they cause; by default the limits stay as shipped.
     #[must_use]
-    pub fn kernel_icmp_ratelimit(mut self, keep: bool) -> Self {
-        self.kernel_icmp_ratelimit = keep;
+    pub fn icmp_ratelimit_off_for_study(mut self) -> Self {
+        self.icmp_ratelimit_off = true;
         self
     }
 
@@ -426,7 +535,9 @@ impl LabBuilder {
         let mut lab = Lab {
             id: next_lab_id(),
             routers: self.routers,
+            icmp_ratelimit_off: self.icmp_ratelimit_off,
             namespaces: Vec::new(),
+            containers: Mutex::new(Vec::new()),
         };
         // Namespaces are recorded as soon as they exist, so a panic below
         // drops `lab` and removes them.
@@ -436,7 +547,7 @@ impl LabBuilder {
             lab.namespaces.push(ns);
         }
         for node in 0..lab.namespaces.len() {
-            lab.configure_sysctls(node, self.kernel_icmp_ratelimit);
+            lab.configure_sysctls(node);
         }
         for node in 0..=lab.routers {
             let peer = &lab.namespaces[node + 1];
@@ -473,8 +584,13 @@ impl LabBuilder {
 pub struct Lab {
     id: String,
     routers: usize,
+    /// Whether [`LabBuilder::icmp_ratelimit_off_for_study`] was asked for.
+    icmp_ratelimit_off: bool,
     /// client, r1 ..= rN, server; only those created so far.
     namespaces: Vec<String>,
+    /// Namespaces of the containers made by [`Lab::container`], in order
+    /// (container `k` uses link `198.19.k.0/24`).
+    containers: Mutex<Vec<String>>,
 }
 
 impl Lab {
@@ -484,16 +600,18 @@ impl Lab {
         Lab::builder().routers(routers).build()
     }
 
-    /// A builder with the default settings (2 routers, ICMP rate limits off).
+    /// A builder with the default settings (2 routers, every sysctl but
+    /// DAD and forwarding at the kernel's default).
     pub fn builder() -> LabBuilder {
         LabBuilder {
             routers: 2,
-            kernel_icmp_ratelimit: false,
+            icmp_ratelimit_off: false,
         }
     }
 
-    /// Deletes lab namespaces (`sp<pid>x<n>-<node>`) whose creating process no
-    /// longer exists, after killing the processes still inside them. Returns
+    /// Deletes lab namespaces (`sp<pid>x<n>-<node>`, containers included)
+    /// whose creating process no longer exists, after killing the processes
+    /// still inside them, and their `/etc/netns/<ns>` directories. Returns
     /// how many namespaces were deleted. Never touches labs of live processes.
     pub fn sweep_stale() -> usize {
         let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
@@ -514,6 +632,19 @@ impl Lab {
             match delete_netns(ns) {
                 Ok(()) => deleted += 1,
                 Err(e) => eprintln!("lab: cannot sweep stale namespace {ns}: {e}"),
+            }
+            remove_etc_netns(ns);
+        }
+        // `/etc/netns` directories whose namespace is already gone.
+        if let Ok(dir) = std::fs::read_dir(ETC_NETNS) {
+            for entry in dir.flatten() {
+                let name = entry.file_name();
+                let Some(ns) = name.to_str() else { continue };
+                if lab_owner(ns).is_some_and(|owner| {
+                    owner != std::process::id() && !Path::new(&format!("/proc/{owner}")).exists()
+                }) {
+                    remove_etc_netns(ns);
+                }
             }
         }
         deleted
@@ -877,9 +1008,20 @@ impl Lab {
     /// If the listener does not come up within 10 s (the panic message
     /// carries its stderr, e.g. an `EADDRNOTAVAIL` bind error).
     pub fn listen(&self, ns: &str, addr: IpAddr, port: u16) -> Listener {
+        self.spawn_listener(
+            ns,
+            addr,
+            port,
+            &["-c", LISTENER_PY, &addr.to_string(), &port.to_string()],
+        )
+    }
+
+    /// Runs `python3 <args>` in `ns` as a listener that prints `listening
+    /// <port>` and `accepted …` lines, and waits until it listens.
+    fn spawn_listener(&self, ns: &str, addr: IpAddr, port: u16, args: &[&str]) -> Listener {
         let mut child = self
             .command(ns, "python3")
-            .args(["-c", LISTENER_PY, &addr.to_string(), &port.to_string()])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -996,20 +1138,27 @@ impl Lab {
         (1..=self.routers).contains(&node)
     }
 
-    fn configure_sysctls(&self, node: usize, kernel_icmp_ratelimit: bool) {
+    fn configure_sysctls(&self, node: usize) {
+        self.base_sysctls(&self.namespaces[node], self.is_router(node));
+    }
+
+    /// DAD off, forwarding on when `forward`, ICMP rate limits off only for a
+    /// lab built with [`LabBuilder::icmp_ratelimit_off_for_study`]; every
+    /// other sysctl stays at the kernel's default.
+    fn base_sysctls(&self, ns: &str, forward: bool) {
         let mut settings = vec![
             "net.ipv6.conf.all.accept_dad=0",
             "net.ipv6.conf.default.accept_dad=0",
         ];
-        if !kernel_icmp_ratelimit {
+        if self.icmp_ratelimit_off {
             settings.extend(["net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0"]);
         }
-        if self.is_router(node) {
-            settings.extend(["net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"]);
+        if forward {
+            settings.extend(FORWARDING);
         }
         let mut args = vec!["sysctl", "-qw"];
         args.extend(settings);
-        self.exec_ok(&self.namespaces[node], &args);
+        self.exec_ok(ns, &args);
     }
 
     /// `ip -batch` lines that bring up `lo` and address `node`'s veths.
@@ -1064,6 +1213,800 @@ impl Lab {
     }
 }
 
+/// Deployments: containers, rule sets as real tools install them, a full
+/// accept queue, and names.
+impl Lab {
+    /// Creates a Docker-style container namespace `<lab id>-<name>` behind
+    /// the server and returns its handle.
+    ///
+    /// Container `k` (0 for the first one, up to [`MAX_CONTAINERS`]) hangs on
+    /// a veth `dock<k>` of the server with `198.19.k.1/24` and
+    /// `2001:db8:ff:k::1/64`; the container's [`CONTAINER_IF`] has
+    /// `198.19.k.2` and `2001:db8:ff:k::2` and default routes via the server,
+    /// and the server forwards both families. So the first container is
+    /// `198.19.0.2` / `2001:db8:ff::2` behind `dock0`. The routers' default
+    /// routes point towards the server, so the client could reach the
+    /// container's address directly; [`Container::publish`] adds Docker's
+    /// filter rules, which (as on a Docker host) forward only published
+    /// ports to it.
+    ///
+    /// [`Lab::listen`] works in [`Container::namespace`], including on
+    /// `127.0.0.1` / `::1` ("bound to localhost inside the container").
+    /// The namespace is deleted with the lab.
+    ///
+    /// # Panics
+    ///
+    /// If `name` is not 1-8 lowercase ASCII letters or digits, clashes with a
+    /// node of the chain (`client`, `server`, `r<i>`) or another container,
+    /// if the lab already has [`MAX_CONTAINERS`] containers, or a setup
+    /// command fails.
+    pub fn container(&self, name: &str) -> Container {
+        assert!(
+            (1..=8).contains(&name.len())
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+            "container name {name:?} must be 1-8 lowercase letters or digits"
+        );
+        let router_like = name
+            .strip_prefix('r')
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        assert!(
+            !RESERVED_NAMES.contains(&name) && !router_like,
+            "container name {name:?} is taken by the lab's chain"
+        );
+        let ns = format!("{}-{name}", self.id);
+        let index = {
+            let mut containers = self
+                .containers
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            assert!(
+                !containers.contains(&ns),
+                "this lab already has a container {name:?}"
+            );
+            assert!(
+                containers.len() < MAX_CONTAINERS,
+                "a lab has at most {MAX_CONTAINERS} containers"
+            );
+            create_netns(&ns).unwrap_or_else(|e| panic!("{e}"));
+            // Recorded at once, so the lab's drop deletes it whatever fails below.
+            containers.push(ns.clone());
+            containers.len() - 1
+        };
+        let container = Container {
+            name: name.to_owned(),
+            ns,
+            index,
+        };
+        let server = self.server_ns().to_owned();
+        self.base_sysctls(&container.ns, false);
+        self.exec_ok(&server, &["sysctl", "-qw", FORWARDING[0], FORWARDING[1]]);
+        let dock = container.host_iface();
+        let dock_index =
+            (DOCK_IFINDEX_BASE + u32::try_from(index).expect("few containers")).to_string();
+        checked(
+            Command::new("ip")
+                .args(["-n", &server, "link", "add", &dock, "index", &dock_index])
+                .args(["type", "veth", "peer", "name", CONTAINER_IF])
+                .args(["index", CONTAINER_IFINDEX, "netns", &container.ns]),
+            None,
+        );
+        let mut host_side = String::new();
+        let _ = writeln!(
+            host_side,
+            "addr add {}/24 dev {dock}",
+            container.gateway_v4()
+        );
+        let _ = writeln!(
+            host_side,
+            "addr add {}/64 dev {dock} nodad",
+            container.gateway_v6()
+        );
+        let _ = writeln!(host_side, "link set {dock} up");
+        checked(
+            Command::new("ip").args(["-n", &server, "-batch", "-"]),
+            Some(&host_side),
+        );
+        let mut inside = String::from("link set lo up\n");
+        let _ = writeln!(inside, "addr add {}/24 dev {CONTAINER_IF}", container.v4());
+        let _ = writeln!(
+            inside,
+            "addr add {}/64 dev {CONTAINER_IF} nodad",
+            container.v6()
+        );
+        let _ = writeln!(inside, "link set {CONTAINER_IF} up");
+        let _ = writeln!(inside, "route add default via {}", container.gateway_v4());
+        let _ = writeln!(inside, "route add default via {}", container.gateway_v6());
+        checked(
+            Command::new("ip").args(["-n", &container.ns, "-batch", "-"]),
+            Some(&inside),
+        );
+        self.docker_base_rules(&container);
+        self.wait_links_ready(&server, &[&dock]);
+        self.wait_links_ready(&container.ns, &[CONTAINER_IF]);
+        container
+    }
+
+    /// Namespaces of the containers made so far, in creation order.
+    pub fn container_namespaces(&self) -> Vec<String> {
+        self.containers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Docker's own chains on the server for `container`'s bridge (what
+    /// `dockerd` installs with `iptables: true`, `ip6tables: true`), both
+    /// families: nat `DOCKER` hooked from PREROUTING and OUTPUT for local
+    /// destinations, MASQUERADE for the bridge's subnet, filter FORWARD
+    /// policy DROP with `DOCKER-USER`, the established-accept and the
+    /// `DOCKER` chain that [`Container::publish`] fills.
+    fn docker_base_rules(&self, container: &Container) {
+        let server = self.server_ns();
+        let dock = container.host_iface();
+        for v6 in [false, true] {
+            let subnet = if v6 {
+                format!("{}/64", container.subnet_v6())
+            } else {
+                format!("{}/24", container.subnet_v4())
+            };
+            let loopback = if v6 { "::1/128" } else { "127.0.0.0/8" };
+            let mut script = String::from("*nat\n");
+            if container.index == 0 {
+                script.push_str(":DOCKER - [0:0]\n");
+                script.push_str("-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER\n");
+                let _ = writeln!(
+                    script,
+                    "-A OUTPUT ! -d {loopback} -m addrtype --dst-type LOCAL -j DOCKER"
+                );
+            }
+            let _ = writeln!(
+                script,
+                "-A POSTROUTING -s {subnet} ! -o {dock} -j MASQUERADE"
+            );
+            let _ = writeln!(script, "-A DOCKER -i {dock} -j RETURN");
+            script.push_str("COMMIT\n*filter\n");
+            if container.index == 0 {
+                script.push_str(":FORWARD DROP [0:0]\n:DOCKER - [0:0]\n:DOCKER-USER - [0:0]\n");
+                script.push_str("-A FORWARD -j DOCKER-USER\n-A DOCKER-USER -j RETURN\n");
+            }
+            let _ = writeln!(
+                script,
+                "-A FORWARD -o {dock} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"
+            );
+            let _ = writeln!(script, "-A FORWARD -o {dock} -j DOCKER");
+            let _ = writeln!(script, "-A FORWARD -i {dock} ! -o {dock} -j ACCEPT");
+            let _ = writeln!(script, "-A FORWARD -i {dock} -o {dock} -j ACCEPT");
+            script.push_str("COMMIT\n");
+            self.iptables_restore(server, v6, &script);
+        }
+    }
+
+    /// Feeds `script` to `iptables-restore --noflush` (`ip6tables-restore`
+    /// when `v6`) inside `ns`.
+    ///
+    /// # Panics
+    ///
+    /// If the restore fails.
+    pub fn iptables_restore(&self, ns: &str, v6: bool, script: &str) {
+        let tool = if v6 {
+            "ip6tables-restore"
+        } else {
+            "iptables-restore"
+        };
+        checked(
+            self.command(ns, tool).args(["-w", "--noflush"]),
+            Some(script),
+        );
+    }
+
+    /// Installs what kube-proxy (iptables mode) installs on a node for a
+    /// NodePort Service `default/web` on `node_port` with no endpoints, both
+    /// families:
+    ///
+    /// ```text
+    /// -A INPUT   -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES
+    /// -A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES
+    /// -A KUBE-EXTERNAL-SERVICES -m comment --comment "default/web has no endpoints" -m addrtype --dst-type LOCAL -p tcp -m tcp --dport <node_port> -j REJECT --reject-with icmp-port-unreachable
+    /// ```
+    ///
+    /// (IPv6: `icmp6-port-unreachable`), the jump chains and rule shape of
+    /// kube-proxy's `pkg/proxy/iptables/proxier.go`. Call once per namespace
+    /// (a second call adds a second jump).
+    ///
+    /// # Panics
+    ///
+    /// If a rule is refused.
+    pub fn kube_proxy_no_endpoints(&self, ns: &str, node_port: u16) {
+        for v6 in [false, true] {
+            let reject = if v6 {
+                "icmp6-port-unreachable"
+            } else {
+                "icmp-port-unreachable"
+            };
+            let mut script = String::from("*filter\n:KUBE-EXTERNAL-SERVICES - [0:0]\n");
+            for hook in ["INPUT", "FORWARD"] {
+                let _ = writeln!(
+                    script,
+                    "-I {hook} 1 -m conntrack --ctstate NEW -m comment --comment \
+                     \"kubernetes externally-visible service portals\" -j KUBE-EXTERNAL-SERVICES"
+                );
+            }
+            let _ = writeln!(
+                script,
+                "-A KUBE-EXTERNAL-SERVICES -m comment --comment \"default/web has no endpoints\" \
+                 -m addrtype --dst-type LOCAL -p tcp -m tcp --dport {node_port} \
+                 -j REJECT --reject-with {reject}"
+            );
+            script.push_str("COMMIT\n");
+            self.iptables_restore(ns, v6, &script);
+        }
+    }
+
+    /// Installs firewalld's default zone (`public`) as its nftables backend
+    /// does, allowing TCP ports `allowed` (firewalld's stock `public` zone
+    /// allows ssh, i.e. 22, and dhcpv6-client):
+    ///
+    /// ```text
+    /// table inet firewalld {
+    ///   chain filter_INPUT { type filter hook input priority filter + 10; policy accept;
+    ///     ct state { established, related } accept
+    ///     ct status dnat accept
+    ///     iifname "lo" accept
+    ///     ct state invalid drop
+    ///     jump filter_INPUT_dispatch
+    ///     reject with icmpx admin-prohibited }
+    ///   chain filter_INPUT_dispatch { goto filter_IN_public }
+    ///   chain filter_IN_public { jump filter_IN_public_pre; jump filter_IN_public_log;
+    ///     jump filter_IN_public_deny; jump filter_IN_public_allow; jump filter_IN_public_post;
+    ///     meta l4proto { icmp, ipv6-icmp } accept }
+    ///   chain filter_IN_public_allow { tcp dport <port> accept … }
+    /// }
+    /// ```
+    ///
+    /// (the chain layout of firewalld's `src/firewall/core/nftables.py`,
+    /// trimmed to the input path; neighbour discovery passes as ICMPv6).
+    /// A new TCP connection to any other port gets ICMP(v6) administratively
+    /// prohibited from this namespace.
+    ///
+    /// # Panics
+    ///
+    /// If `nft` refuses the table (e.g. it exists already).
+    pub fn firewalld_default_zone(&self, ns: &str, allowed: &[u16]) {
+        let mut script = String::from(
+            "table inet firewalld {\n\
+             chain filter_INPUT {\n\
+             type filter hook input priority filter + 10; policy accept;\n\
+             ct state { established, related } accept\n\
+             ct status dnat accept\n\
+             iifname \"lo\" accept\n\
+             ct state invalid drop\n\
+             jump filter_INPUT_dispatch\n\
+             reject with icmpx admin-prohibited\n\
+             }\n\
+             chain filter_INPUT_dispatch {\n\
+             goto filter_IN_public\n\
+             }\n\
+             chain filter_IN_public {\n\
+             jump filter_IN_public_pre\n\
+             jump filter_IN_public_log\n\
+             jump filter_IN_public_deny\n\
+             jump filter_IN_public_allow\n\
+             jump filter_IN_public_post\n\
+             meta l4proto { icmp, ipv6-icmp } accept\n\
+             }\n\
+             chain filter_IN_public_pre {\n}\n\
+             chain filter_IN_public_log {\n}\n\
+             chain filter_IN_public_deny {\n}\n\
+             chain filter_IN_public_post {\n}\n\
+             chain filter_IN_public_allow {\n\
+             ip6 daddr fe80::/64 udp dport 546 accept\n",
+        );
+        for port in allowed {
+            let _ = writeln!(script, "tcp dport {port} accept");
+        }
+        script.push_str("}\n}\n");
+        self.nft(ns, &script);
+    }
+
+    /// Installs ufw's default policy (`ufw enable` with `default deny
+    /// incoming`) in `ns`, both families, plus `ufw allow <p>/tcp` for each
+    /// of `allow` and `ufw reject <p>/tcp` for each of `reject`:
+    ///
+    /// - INPUT policy DROP; `ufw-before-input` accepts `lo`,
+    ///   RELATED,ESTABLISHED, the ICMP types of ufw's `before.rules`
+    ///   (destination-unreachable, time-exceeded, parameter-problem,
+    ///   echo-request; for IPv6 also packet-too-big and neighbour
+    ///   discovery, as `before6.rules`), drops INVALID, then jumps to
+    ///   `ufw-user-input`;
+    /// - `ufw-user-input`: `-p tcp --dport P -j ACCEPT` for an allowed port,
+    ///   `-p tcp --dport P -j REJECT --reject-with tcp-reset` for a rejected
+    ///   one (ufw's `user.rules` shape);
+    /// - everything else falls through to the DROP policy: no answer.
+    ///
+    /// # Panics
+    ///
+    /// If a rule is refused.
+    pub fn ufw_default(&self, ns: &str, allow: &[u16], reject: &[u16]) {
+        for v6 in [false, true] {
+            let (before, user) = if v6 {
+                ("ufw6-before-input", "ufw6-user-input")
+            } else {
+                ("ufw-before-input", "ufw-user-input")
+            };
+            let mut s = format!(
+                "*filter\n:INPUT DROP [0:0]\n:{before} - [0:0]\n:{user} - [0:0]\n\
+                 -A INPUT -j {before}\n\
+                 -A {before} -i lo -j ACCEPT\n\
+                 -A {before} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n\
+                 -A {before} -m conntrack --ctstate INVALID -j DROP\n"
+            );
+            let icmp: &[&str] = if v6 {
+                &[
+                    "destination-unreachable",
+                    "packet-too-big",
+                    "time-exceeded",
+                    "parameter-problem",
+                    "echo-request",
+                    "router-advertisement",
+                    "neighbor-solicitation",
+                    "neighbor-advertisement",
+                ]
+            } else {
+                &[
+                    "destination-unreachable",
+                    "time-exceeded",
+                    "parameter-problem",
+                    "echo-request",
+                ]
+            };
+            for kind in icmp {
+                if v6 {
+                    let _ = writeln!(s, "-A {before} -p icmpv6 --icmpv6-type {kind} -j ACCEPT");
+                } else {
+                    let _ = writeln!(s, "-A {before} -p icmp --icmp-type {kind} -j ACCEPT");
+                }
+            }
+            let _ = writeln!(s, "-A {before} -j {user}");
+            for port in allow {
+                let _ = writeln!(s, "-A {user} -p tcp --dport {port} -j ACCEPT");
+            }
+            for port in reject {
+                let _ = writeln!(
+                    s,
+                    "-A {user} -p tcp --dport {port} -j REJECT --reject-with tcp-reset"
+                );
+            }
+            s.push_str("COMMIT\n");
+            self.iptables_restore(ns, v6, &s);
+        }
+    }
+
+    /// Adds nftables `tcp dport <port> reject with tcp reset` to the
+    /// `forward` chain (a router's, e.g. r1) or the `input` chain (a host's)
+    /// of table `inet synprobe_lab` in `ns`, creating table and chain if
+    /// needed. Both families.
+    ///
+    /// # Panics
+    ///
+    /// If `nft` refuses the script.
+    pub fn nft_reject_tcp_reset(&self, ns: &str, hook: NftHook, port: u16) {
+        let chain = match hook {
+            NftHook::Forward => "forward",
+            NftHook::Input => "input",
+        };
+        self.nft(
+            ns,
+            &format!(
+                "add table inet synprobe_lab\n\
+                 add chain inet synprobe_lab {chain}_filter {{ type filter hook {chain} priority 0; }}\n\
+                 add rule inet synprobe_lab {chain}_filter tcp dport {port} reject with tcp reset\n"
+            ),
+        );
+    }
+
+    /// Makes `ns` (a router) send no ICMP time exceeded and no ICMPv6 time
+    /// exceeded, as some ISPs' routers do: OUTPUT rules
+    /// `-p icmp --icmp-type time-exceeded -j DROP` and
+    /// `-p icmpv6 --icmpv6-type time-exceeded -j DROP`. Packets still
+    /// forward, and a probe whose TTL runs out there gets no answer.
+    ///
+    /// # Panics
+    ///
+    /// If a rule is refused.
+    pub fn drop_time_exceeded(&self, ns: &str) {
+        self.iptables(
+            ns,
+            false,
+            &[
+                "-A",
+                "OUTPUT",
+                "-p",
+                "icmp",
+                "--icmp-type",
+                "time-exceeded",
+                "-j",
+                "DROP",
+            ],
+        );
+        self.iptables(
+            ns,
+            true,
+            &[
+                "-A",
+                "OUTPUT",
+                "-p",
+                "icmpv6",
+                "--icmpv6-type",
+                "time-exceeded",
+                "-j",
+                "DROP",
+            ],
+        );
+    }
+
+    /// Puts TCP `port` of `ns` behind SYNPROXY, both families, the way the
+    /// iptables-extensions man page and RHEL's DDoS guides set it up:
+    ///
+    /// ```text
+    /// -t raw -A PREROUTING -p tcp --dport <port> --syn -j CT --notrack
+    /// -A INPUT -p tcp --dport <port> -m conntrack --ctstate INVALID,UNTRACKED -j SYNPROXY --sack-perm --timestamp --wscale 7 --mss 1460
+    /// -A INPUT -p tcp --dport <port> -m conntrack --ctstate INVALID -j DROP
+    /// sysctl net.netfilter.nf_conntrack_tcp_loose=0
+    /// ```
+    ///
+    /// SYNPROXY answers the SYN itself with a syncookie SYN-ACK and opens the
+    /// connection to the local listener only once the client's ACK arrives,
+    /// so the SYN-ACK comes whether or not anything listens.
+    ///
+    /// # Panics
+    ///
+    /// If a rule or the sysctl is refused.
+    pub fn synproxy(&self, ns: &str, port: u16) {
+        self.sysctl(ns, "net.netfilter.nf_conntrack_tcp_loose", "0");
+        for v6 in [false, true] {
+            let script = format!(
+                "*raw\n\
+                 -A PREROUTING -p tcp --dport {port} --syn -j CT --notrack\n\
+                 COMMIT\n\
+                 *filter\n\
+                 -A INPUT -p tcp --dport {port} -m conntrack --ctstate INVALID,UNTRACKED \
+                 -j SYNPROXY --sack-perm --timestamp --wscale 7 --mss 1460\n\
+                 -A INPUT -p tcp --dport {port} -m conntrack --ctstate INVALID -j DROP\n\
+                 COMMIT\n"
+            );
+            self.iptables_restore(ns, v6, &script);
+        }
+    }
+
+    /// Starts a TCP listener on `addr:port` inside `ns` that calls
+    /// `listen(backlog)` and never `accept()`s, and returns once it
+    /// listens. Linux queues at most `backlog + 1` completed connections;
+    /// after that it drops new SYNs (counted as `TcpExtListenOverflows` and
+    /// `TcpExtListenDrops`), so a client sees no answer at all. Fill the
+    /// queue with [`Lab::fill_accept_queue`]. [`Listener::accepted`] stays 0.
+    ///
+    /// # Panics
+    ///
+    /// As [`Lab::listen`].
+    pub fn listen_without_accepting(
+        &self,
+        ns: &str,
+        addr: IpAddr,
+        port: u16,
+        backlog: u32,
+    ) -> Listener {
+        self.spawn_listener(
+            ns,
+            addr,
+            port,
+            &[
+                "-c",
+                LISTENER_NO_ACCEPT_PY,
+                &addr.to_string(),
+                &port.to_string(),
+                &backlog.to_string(),
+            ],
+        )
+    }
+
+    /// Opens `count` TCP connections one after the other from `ns` to `dst`
+    /// (each `connect()` given 0.5 s) and keeps those that connected open
+    /// until the returned [`HeldConnections`] or the lab drops. Against a
+    /// [`Lab::listen_without_accepting`] listener with backlog `b`, `b + 1`
+    /// connect and the rest time out; the accept queue is then full.
+    ///
+    /// # Panics
+    ///
+    /// If the helper cannot be started or does not report within its time.
+    pub fn fill_accept_queue(&self, ns: &str, dst: SocketAddr, count: usize) -> HeldConnections {
+        let mut child = self
+            .command(ns, "python3")
+            .args([
+                "-c",
+                FILL_PY,
+                &dst.ip().to_string(),
+                &dst.port().to_string(),
+            ])
+            .args([
+                count.to_string(),
+                format!("{:.3}", FILL_CONNECT_TIMEOUT.as_secs_f64()),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the connection holder in {ns}: {e}"));
+        let (tx, rx) = mpsc::channel();
+        let stdout = child.stdout.take();
+        thread::spawn(move || {
+            let Some(stdout) = stdout else { return };
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(n) = line.strip_prefix("held ") {
+                    let _ = tx.send(n.trim().parse::<usize>().unwrap_or(0));
+                }
+            }
+        });
+        let wait = FILL_CONNECT_TIMEOUT * u32::try_from(count).unwrap_or(u32::MAX)
+            + Duration::from_secs(10);
+        let Ok(established) = rx.recv_timeout(wait) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the connection holder in {ns} did not report within {wait:?}");
+        };
+        HeldConnections { child, established }
+    }
+
+    /// Makes host names resolve inside `ns`: writes `/etc/netns/<ns>/hosts`
+    /// (which `ip netns exec`, and so [`Lab::command`], [`Lab::exec`] and
+    /// [`Lab::run_in`], bind-mounts over `/etc/hosts`) with `localhost` and
+    /// one line per entry. Several entries may share a name (a live and a
+    /// dead address for `web.lab`); resolvers return them in file order.
+    /// Replaces what an earlier call wrote. Removed when the lab drops.
+    ///
+    /// # Panics
+    ///
+    /// If the file cannot be written.
+    pub fn hosts(&self, ns: &str, entries: &[(&str, IpAddr)]) {
+        let dir = Path::new(ETC_NETNS).join(ns);
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        let mut text = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n");
+        for (name, addr) in entries {
+            let _ = writeln!(text, "{addr}\t{name}");
+        }
+        let file = dir.join("hosts");
+        std::fs::write(&file, text)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", file.display()));
+    }
+
+    /// Resolves `name` inside `ns` with `getaddrinfo` (so through
+    /// [`Lab::hosts`]' file) and returns the distinct addresses in the order
+    /// the resolver gave them; empty if it does not resolve.
+    ///
+    /// # Panics
+    ///
+    /// If the helper cannot be run.
+    pub fn resolve(&self, ns: &str, name: &str) -> Vec<IpAddr> {
+        let out = self.run_in(
+            ns,
+            "python3",
+            &["-c", RESOLVE_PY, name],
+            Duration::from_secs(10),
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+
+    /// Waits until `ifaces` of `ns` are up with a usable IPv6 link-local
+    /// address; see [`Lab::wait_ready`].
+    fn wait_links_ready(&self, ns: &str, ifaces: &[&str]) {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let links = checked(
+                Command::new("ip").args(["-n", ns, "-o", "link", "show"]),
+                None,
+            );
+            let addrs = checked(
+                Command::new("ip").args(["-n", ns, "-6", "-o", "addr", "show", "scope", "link"]),
+                None,
+            );
+            let links = String::from_utf8_lossy(&links.stdout);
+            let addrs = String::from_utf8_lossy(&addrs.stdout);
+            let ready = ifaces.iter().all(|iface| {
+                let named = |line: &&str| {
+                    line.split_whitespace()
+                        .nth(1)
+                        .is_some_and(|n| n.trim_end_matches(':').split('@').next() == Some(*iface))
+                };
+                links.lines().filter(named).any(|l| l.contains("state UP"))
+                    && addrs
+                        .lines()
+                        .filter(named)
+                        .any(|l| !l.contains("tentative"))
+            });
+            if ready {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "links in {ns} not ready after {READY_TIMEOUT:?}:\n{links}{addrs}"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Where [`Lab::nft_reject_tcp_reset`] puts its rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NftHook {
+    /// The `forward` hook: a router rejecting traffic passing through it.
+    Forward,
+    /// The `input` hook: a host rejecting traffic to itself.
+    Input,
+}
+
+/// A Docker-style container namespace behind the server; see
+/// [`Lab::container`]. Deleted with its [`Lab`].
+#[derive(Debug, Clone)]
+pub struct Container {
+    name: String,
+    ns: String,
+    /// `k` of link `198.19.k.0/24`.
+    index: usize,
+}
+
+impl Container {
+    /// The name it was created with.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its namespace, `<lab id>-<name>`, for [`Lab::listen`],
+    /// [`Lab::exec`] and friends.
+    pub fn namespace(&self) -> &str {
+        &self.ns
+    }
+
+    /// The server's interface towards it, `dock<k>`.
+    pub fn host_iface(&self) -> String {
+        format!("dock{}", self.index)
+    }
+
+    /// Its IPv4 address, `198.19.<k>.2`.
+    pub fn v4(&self) -> Ipv4Addr {
+        container_v4(self.index, 2)
+    }
+
+    /// Its IPv6 address, `2001:db8:ff:<k>::2`.
+    pub fn v6(&self) -> Ipv6Addr {
+        container_v6(self.index, 2)
+    }
+
+    /// The server's address on its link and its default gateway,
+    /// `198.19.<k>.1`.
+    pub fn gateway_v4(&self) -> Ipv4Addr {
+        container_v4(self.index, 1)
+    }
+
+    /// The server's IPv6 address on its link and its default gateway,
+    /// `2001:db8:ff:<k>::1`.
+    pub fn gateway_v6(&self) -> Ipv6Addr {
+        container_v6(self.index, 1)
+    }
+
+    /// An address on its link that nobody owns, `198.19.<k>.99`: where a
+    /// DNAT rule left behind by a stopped container points, see
+    /// [`Container::publish_stale`].
+    pub fn absent_v4(&self) -> Ipv4Addr {
+        container_v4(self.index, 99)
+    }
+
+    /// The IPv6 counterpart of [`Container::absent_v4`],
+    /// `2001:db8:ff:<k>::99`.
+    pub fn absent_v6(&self) -> Ipv6Addr {
+        container_v6(self.index, 0x99)
+    }
+
+    fn subnet_v4(&self) -> Ipv4Addr {
+        container_v4(self.index, 0)
+    }
+
+    fn subnet_v6(&self) -> Ipv6Addr {
+        container_v6(self.index, 0)
+    }
+
+    /// Publishes `container_port` on the server's `host_port`, as
+    /// `docker run -p <host_port>:<container_port>` does (without
+    /// docker-proxy), both families:
+    ///
+    /// ```text
+    /// -t nat -A DOCKER ! -i dock<k> -p tcp -m tcp --dport <host_port> -j DNAT --to-destination 198.19.<k>.2:<container_port>
+    /// -A DOCKER -d 198.19.<k>.2/32 ! -i dock<k> -o dock<k> -p tcp -m tcp --dport <container_port> -j ACCEPT
+    /// ```
+    ///
+    /// (IPv6: `[2001:db8:ff:<k>::2]:<container_port>`).
+    ///
+    /// # Panics
+    ///
+    /// If a rule is refused.
+    pub fn publish(&self, lab: &Lab, host_port: u16, container_port: u16) {
+        self.dnat(
+            lab,
+            host_port,
+            self.v4().into(),
+            self.v6().into(),
+            container_port,
+        );
+    }
+
+    /// Like [`Container::publish`], but to [`Container::absent_v4`] /
+    /// [`Container::absent_v6`]: the rule a stopped container leaves behind
+    /// when nothing cleaned it up. The server then forwards the SYN to an
+    /// address nobody answers neighbour discovery for.
+    ///
+    /// # Panics
+    ///
+    /// If a rule is refused.
+    pub fn publish_stale(&self, lab: &Lab, host_port: u16, container_port: u16) {
+        self.dnat(
+            lab,
+            host_port,
+            self.absent_v4().into(),
+            self.absent_v6().into(),
+            container_port,
+        );
+    }
+
+    fn dnat(&self, lab: &Lab, host_port: u16, to4: IpAddr, to6: IpAddr, port: u16) {
+        let dock = self.host_iface();
+        for (v6, to) in [(false, to4), (true, to6)] {
+            let (dest, plen) = match to {
+                IpAddr::V4(a) => (format!("{a}:{port}"), 32),
+                IpAddr::V6(a) => (format!("[{a}]:{port}"), 128),
+            };
+            let script = format!(
+                "*nat\n\
+                 -A DOCKER ! -i {dock} -p tcp -m tcp --dport {host_port} -j DNAT --to-destination {dest}\n\
+                 COMMIT\n\
+                 *filter\n\
+                 -A DOCKER -d {to}/{plen} ! -i {dock} -o {dock} -p tcp -m tcp --dport {port} -j ACCEPT\n\
+                 COMMIT\n"
+            );
+            lab.iptables_restore(lab.server_ns(), v6, &script);
+        }
+    }
+}
+
+/// Connections held open by [`Lab::fill_accept_queue`]; closed on drop.
+#[derive(Debug)]
+pub struct HeldConnections {
+    child: Child,
+    established: usize,
+}
+
+impl HeldConnections {
+    /// How many of the attempted connections completed the handshake.
+    pub fn established(&self) -> usize {
+        self.established
+    }
+
+    /// Closes them now (same as dropping).
+    pub fn close(self) {}
+}
+
+impl Drop for HeldConnections {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         if std::env::var(KEEP_ENV).is_ok_and(|v| v == "1") {
@@ -1073,13 +2016,30 @@ impl Drop for Lab {
             );
             return;
         }
-        for ns in &self.namespaces {
+        let containers = self
+            .containers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        let all: Vec<&String> = self.namespaces.iter().chain(&containers).collect();
+        for ns in &all {
             kill_netns_processes(ns);
         }
-        for ns in &self.namespaces {
+        for ns in &all {
             if let Err(e) = delete_netns(ns) {
                 eprintln!("lab: cannot delete namespace {ns}: {e}");
             }
+            remove_etc_netns(ns);
+        }
+    }
+}
+
+/// Removes `/etc/netns/<ns>` (written by [`Lab::hosts`]) if it exists.
+fn remove_etc_netns(ns: &str) {
+    let dir = Path::new(ETC_NETNS).join(ns);
+    if dir.exists() {
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            eprintln!("lab: cannot remove {}: {e}", dir.display());
         }
     }
 }
@@ -1094,6 +2054,18 @@ fn link_v4(link: usize, host: u8) -> Ipv4Addr {
 fn link_v6(link: usize, host: u16) -> Ipv6Addr {
     let link = u16::try_from(link).expect("link index fits in 16 bits");
     Ipv6Addr::new(0x2001, 0xdb8, 0, link, 0, 0, 0, host)
+}
+
+/// `198.19.<k>.<host>`: link of container `k`.
+fn container_v4(k: usize, host: u8) -> Ipv4Addr {
+    let k = u8::try_from(k).expect("container index fits in an octet");
+    Ipv4Addr::new(198, 19, k, host)
+}
+
+/// `2001:db8:ff:<k>::<host>`: link of container `k`.
+fn container_v6(k: usize, host: u16) -> Ipv6Addr {
+    let k = u16::try_from(k).expect("container index fits in 16 bits");
+    Ipv6Addr::new(0x2001, 0xdb8, 0xff, k, 0, 0, 0, host)
 }
 
 /// Whether a line of `ss -ltnH` output shows a socket listening on `addr`.
