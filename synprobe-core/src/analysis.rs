@@ -183,6 +183,8 @@ struct ServerBaseline {
     port_tos: Vec<PortTos>,
     /// The first ICMP error about the whole address: it applies to every port without an answer of its own.
     route_error: Option<RouteError>,
+    /// SYN-ACKs whose options Linux laid out.
+    synack_linux: u32,
 }
 
 /// An ICMP unreachable about a whole address, as the baseline keeps it.
@@ -345,6 +347,15 @@ pub(crate) struct LessonReply {
     /// For an ICMP unreachable about the whole address (a routing code, or a prohibition sent before the SYN
     /// was forwarded: a `prohibit` route), its sender; see [`route_error_of`].
     pub(crate) route_error_from: Option<IpAddr>,
+    /// For a SYN-ACK: its options are laid out as only Linux lays them out ([`linux_option_layout`]).
+    pub(crate) linux_layout: bool,
+}
+
+/// Whether TCP options start as Linux writes a SYN-ACK's: MSS, then SACK-permitted and timestamps packed
+/// together with no padding between (`02 04 xx xx 04 02 08 0a`). BSDs, macOS and Windows put NOPs and window
+/// scale first. Such a stack echoes the SYN's TOS in its own RSTs.
+pub(crate) fn linux_option_layout(options: &[u8]) -> bool {
+    matches!(options, [2, 4, _, _, 4, 2, 8, 10, ..])
 }
 
 impl Lesson {
@@ -360,6 +371,11 @@ impl Lesson {
                 flow_label: r.seen.packet.ip.flow_label,
                 rtt: rtt_of(attempt, r),
                 route_error_from: route_error_of(attempt, r),
+                linux_layout: r.kind == ReplyKind::SynAck
+                    && r.seen
+                        .packet
+                        .tcp()
+                        .is_some_and(|t| linux_option_layout(t.options.as_bytes())),
             }),
             syn_tos: attempt.probe.tos,
         }
@@ -556,7 +572,10 @@ impl Analyzer {
         match reply.kind {
             ReplyKind::SynAck => {
                 b.synack
-                    .add(TtlReading::of(reply.ttl), reply.flow_label, reply.rtt)
+                    .add(TtlReading::of(reply.ttl), reply.flow_label, reply.rtt);
+                if reply.linux_layout {
+                    b.synack_linux = b.synack_linux.saturating_add(1);
+                }
             }
             ReplyKind::Rst => b.learn_rst(port, lesson.syn_tos, reply),
             _ => {}
@@ -963,8 +982,21 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline, live: bool) -> Judgemen
                     "netfilter's REJECT sends TOS 0 where a Linux stack echoes it (other systems may not echo)"
                 },
             ));
+            // With no RST of the host's to compare: SYN-ACKs from the same distance with Linux's option layout
+            // and initial TTL (64) show a Linux stack, which would have echoed the TOS.
+            let linux_host = b.synack_linux > 0
+                && reading.initial == 64
+                && b.synack.has_initial(64)
+                && (b.synack.min..=b.synack.max).contains(&reading.hops.0);
             if stack_echoes && forged.is_none() {
                 forged = Some((Confidence::High, true));
+            } else if linux_host && forged.is_none() {
+                evidence.push(Evidence::new(
+                    "rst-tos-zero-linux-host",
+                    "the host's SYN-ACKs come from the same distance with Linux's TCP option layout (MSS, SACK, timestamps packed)",
+                    "a Linux stack's own RST echoes the TOS: this RST came from a REJECT rule on the host",
+                ));
+                forged = Some((Confidence::Medium, true));
             }
         }
         _ => {}
@@ -1234,15 +1266,41 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
                     ],
                 )
             } else if code.is_rejection() {
+                let mut steps = steps![
+                    sentence!(
+                        "On {src_text}: find the REJECT rule (`iptables -S | grep REJECT`, `ip6tables -S`, `nft list ruleset`) or a `prohibit` route (`ip route show type prohibit`)"
+                    ).into(),
+                    "A REJECT rule answers at once; if the port must be reachable, allow it before that rule".into(),
+                ];
+                if is_target
+                    && matches!(
+                        code,
+                        crate::wire::Unreachable::Port
+                            | crate::wire::Unreachable::V6PortUnreachable
+                    )
+                {
+                    // A TCP stack never answers port unreachable: a rule did, and kube-proxy's is a common one.
+                    steps.push("Kubernetes: kube-proxy rejects a Service's port this way while it has no ready endpoint: `kubectl get endpoints -A | grep '<none>'`, then the pods' readiness".into());
+                }
                 (
                     Verdict::IcmpRejected,
                     Confidence::High,
                     sentence!("{}: rejected by {who} with ICMP {text}", port_desc(a)),
+                    steps,
+                )
+            } else if is_target {
+                // A host does not call itself unreachable: it tried to forward the SYN (a port forward, DNAT) to a
+                // neighbour that never answered ARP / neighbour discovery.
+                (
+                    Verdict::Unreachable,
+                    Confidence::High,
+                    sentence!(
+                        "{}: {who} forwards the port to a backend that does not answer ({text}): a port forward to a stopped container or a gone backend",
+                        port_desc(a)
+                    ),
                     steps![
-                        sentence!(
-                            "On {src_text}: find the REJECT rule (`iptables -S | grep REJECT`, `ip6tables -S`, `nft list ruleset`) or a `prohibit` route (`ip route show type prohibit`)"
-                        ).into(),
-                        "A REJECT rule answers at once; if the port must be reachable, allow it before that rule".into(),
+                        sentence!("On {src_text}: find where the port is forwarded: `iptables -t nat -S | grep -- '--dport {}'`, `nft list ruleset | grep dnat`, `docker ps -a`", a.probe.key.server_port.0).into(),
+                        "Is the backend up? `ip neigh` on the target shows FAILED for its address; restart the container, or remove the stale rule".into(),
                     ],
                 )
             } else {
@@ -1699,11 +1757,15 @@ mod tests {
             (j.verdict, j.confidence),
             (Verdict::FirewallRst, Confidence::High)
         );
-        // Past the lookahead, the verdict is given with what was known then.
+        // Past the lookahead, the verdict is given with what was known then: a SYN-ACK (with a BSD's option
+        // layout, which says nothing of a TOS echo) and an RST with TOS 0.
         let mut late = Timeline::starting_at(0);
         exchange(&mut late, 0.0, 443, 0, |s| {
             Some(
                 TcpSpec::syn_ack_to(s, 7)
+                    .options(&[
+                        2, 4, 0x05, 0xb4, 1, 3, 3, 6, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0,
+                    ])
                     .emit(&back(C4, S4, 62))
                     .expect("sa"),
             )
@@ -1720,6 +1782,38 @@ mod tests {
         });
         let reports = run(&late);
         assert_eq!(for_port(&reports, 8080).judgement.verdict, Verdict::Closed);
+    }
+
+    /// ufw's `reject` on a Linux host whose every other port is dropped: no RST of its stack to compare, but its
+    /// SYN-ACKs carry Linux's option layout, and Linux's own RST would have echoed the TOS.
+    #[test]
+    fn a_tos_zero_rst_from_a_linux_host_is_a_rule_on_the_host() {
+        let mut t = Timeline::starting_at(0);
+        exchange(&mut t, 0.0, 80, 0, |s| {
+            Some(
+                TcpSpec::syn_ack_to(s, 7)
+                    .emit(&back(C4, S4, 62))
+                    .expect("sa"),
+            )
+        });
+        exchange(&mut t, 100.0, 8443, 0x10, |s| {
+            Some(TcpSpec::rst_to(s).emit(&back(C4, S4, 62)).expect("rst"))
+        });
+        let reports = run(&t);
+        let j = &for_port(&reports, 8443).judgement;
+        assert_eq!(
+            (j.verdict, j.confidence),
+            (Verdict::FirewallRst, Confidence::Medium),
+            "{:#?}",
+            j.evidence
+        );
+        assert!(j
+            .rejecter
+            .is_some_and(|r| r.is_target && r.kind == RejecterKind::Target));
+        assert!(j
+            .evidence
+            .iter()
+            .any(|e| e.code == "rst-tos-zero-linux-host"));
     }
 
     #[test]

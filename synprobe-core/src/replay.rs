@@ -445,8 +445,13 @@ mod tests {
         let out = IpSpec::new(addr(CLIENT), addr(SERVER)).tos(tos);
         t.at(ms, syn.emit(&out).expect("syn"));
         let back = IpSpec::new(addr(SERVER), addr(CLIENT)).ttl(62);
+        // The SYN-ACK with a BSD's option layout: a Linux one would show on its own that the host's stack
+        // echoes the TOS, and this test is about when the later evidence of that (port 1's RST) counts.
+        let bsd = [
+            2, 4, 0x05, 0xb4, 1, 3, 3, 6, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0,
+        ];
         let reply = match rst_tos {
-            None => TcpSpec::syn_ack_to(&syn, 7).emit(&back),
+            None => TcpSpec::syn_ack_to(&syn, 7).options(&bsd).emit(&back),
             Some(x) => TcpSpec::rst_to(&syn).emit(&back.tos(x)),
         };
         t.at(ms + 20.0, reply.expect("reply"));

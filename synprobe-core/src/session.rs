@@ -12,9 +12,9 @@
 //!    to a baseline port (default 1, almost always closed: the host's own stack answers, and the TOS shows
 //!    whether that stack echoes it).
 //! 2. **Retransmissions** of each main SYN on an adaptive timeout: four times the first measured round trip,
-//!    between 200 ms and 3 s (1 s before anything was measured), doubling each time. An address that has
-//!    answered nothing at all is given [`SessionConfig::first_answer_wait`] (a router gives up on a neighbour
-//!    that does not answer ARP after 3 s, and only then sends "host unreachable"). An ICMP routing error about
+//!    between 200 ms and 3 s (1 s before anything was measured), doubling each time. A port is called silent
+//!    only [`SessionConfig::first_answer_wait`] after its first SYN (a router gives up on a neighbour that does
+//!    not answer ARP after 3 s, and only then sends "host unreachable"). An ICMP routing error about
 //!    the address (from any probe of it) settles every port that has no answer of its own: they are not
 //!    retransmitted or walked, and the judgement carries the error over to them.
 //! 3. **Discriminators**, as each port's answer needs them (not with `quick`): for an RST, a TOS-marked SYN to
@@ -134,9 +134,9 @@ pub struct SessionConfig {
     /// How long a router takes to earn one more ICMP error for us (default 1 s, Linux's
     /// `net.ipv4.icmp_ratelimit`; IPv6's is at most as long).
     pub icmp_interval: Duration,
-    /// How long an address that has answered nothing is waited for, from its first SYN (default 3.5 s: a
-    /// router gives up on a neighbour that does not answer ARP or neighbour solicitation after 3 s, and only
-    /// then sends "host unreachable").
+    /// How long an unanswered main SYN is waited for, from its first transmission, before the port is called
+    /// silent (default 3.5 s: a router, or a target forwarding the port, gives up on a neighbour that does not
+    /// answer ARP or neighbour solicitation after 3 s, and only then sends "host unreachable").
     pub first_answer_wait: Duration,
 }
 
@@ -610,11 +610,6 @@ impl Session {
         self.ports[i].done_at = Some(now);
     }
 
-    /// Whether the address has answered anything at all.
-    fn address_answered(&self) -> bool {
-        self.probes.iter().any(|p| p.answer.is_some())
-    }
-
     fn main_settled(&self, i: usize, now: Timestamp) -> bool {
         let Some(m) = self.probes.get(self.ports[i].main) else {
             return true;
@@ -626,11 +621,11 @@ impl Session {
         if !retries_done || now < m.deadline {
             return false;
         }
-        // Nothing at all from the address yet: a router may still be resolving its neighbour.
-        self.address_answered()
-            || self
-                .t0
-                .is_some_and(|t0| now >= t0.plus(self.cfg.first_answer_wait))
+        // A router (or the target, forwarding the port to a backend) may still be resolving its neighbour: it
+        // answers "host unreachable" only once ARP has failed, 3 s after the first SYN.
+        m.sent
+            .first()
+            .is_some_and(|&t| now >= t.plus(self.cfg.first_answer_wait))
     }
 
     /// The echo and the baseline SYNs have their answers, or their time is up.
@@ -689,7 +684,12 @@ impl Session {
             .map(|d| self.token_time(d).max(d.not_before));
         let first_wait = self
             .t0
-            .filter(|_| !self.address_answered())
+            .filter(|_| {
+                self.ports.iter().any(|p| {
+                    p.phase == Phase::Probing
+                        && self.probes.get(p.main).is_some_and(|m| m.answer.is_none())
+                })
+            })
             .map(|t0| t0.plus(self.cfg.first_answer_wait));
         probes
             .chain(held)

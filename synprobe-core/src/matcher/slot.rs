@@ -490,6 +490,8 @@ impl Slot {
                 flow_label: (r.flow_label != NO_FLOW_LABEL).then_some(r.flow_label),
                 rtt: sent.map(|t| r.ts.since(t)),
                 route_error_from: None,
+                linux_layout: r.syn_ack
+                    && crate::analysis::linux_option_layout(r.options.options().as_bytes()),
             }),
             syn_tos: self.probe.tos,
         })
