@@ -6,11 +6,11 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
-use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
 use synprobe_tests::lab::{root_or_skip, Lab};
+use synprobe_tests::live::{check, probe, reports};
 use synprobe_tests::{synprobe_bin, TempDir};
 
 const OPEN: u16 = 80;
@@ -128,62 +128,6 @@ fn scenario_lab(v6: bool) -> (Lab, IpAddr, IpAddr) {
     lab.route(&r1, &["add", "unreachable", &format!("{unreach}/{plen}")]);
     lab.route(&r1, &["add", "prohibit", &format!("{prohibit}/{plen}")]);
     (lab, unreach, prohibit)
-}
-
-fn probe(lab: &Lab, args: &[&str]) -> Output {
-    let bin = synprobe_bin();
-    lab.run_in(
-        lab.client_ns(),
-        bin.to_str().expect("path"),
-        args,
-        Duration::from_secs(60),
-    )
-}
-
-fn reports(out: &Output) -> HashMap<(String, u16), Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .map(|v| {
-            let key = (
-                v["target"].as_str().expect("target").to_string(),
-                v["port"].as_u64().expect("port") as u16,
-            );
-            (key, v)
-        })
-        .collect()
-}
-
-fn check(r: &Value, verdict: &str, rejecter: Option<(IpAddr, u64, bool)>) {
-    let ctx = serde_json::to_string_pretty(r).expect("json");
-    assert_eq!(r["verdict"], verdict, "{ctx}");
-    match rejecter {
-        None => assert!(r["rejecter"].is_null(), "no rejecter expected: {ctx}"),
-        Some((addr, hops, is_target)) => {
-            assert_eq!(
-                r["rejecter"]["addr"],
-                addr.to_string(),
-                "rejecter address: {ctx}"
-            );
-            assert_eq!(r["rejecter"]["hops"], hops, "rejecter hops: {ctx}");
-            assert_eq!(r["rejecter"]["is_target"], is_target, "is_target: {ctx}");
-        }
-    }
-    for key in [
-        "target",
-        "port",
-        "verdict",
-        "rejecter",
-        "target_hops",
-        "rtt_ms",
-        "evidence",
-        "next_steps",
-        "packets",
-    ] {
-        assert!(r.get(key).is_some(), "missing {key}: {ctx}");
-    }
-    assert!(!r["evidence"].as_array().expect("evidence").is_empty());
-    assert!(!r["packets"].as_array().expect("packets").is_empty());
 }
 
 fn matrix(v6: bool) {

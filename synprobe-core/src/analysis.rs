@@ -692,8 +692,12 @@ impl<F: Fn(&mut fmt::Formatter<'_>) -> fmt::Result> fmt::Display for DisplayWith
     }
 }
 
-fn judge_open(a: &Attempt, r: &Reply, _b: &ServerBaseline) -> Judgement {
+fn judge_open(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
     let reading = TtlReading::of(r.seen.packet.ip.ttl);
+    // SYN-ACKs from farther than the address's own echo replies come through a port forward.
+    let own =
+        (b.echo.count > 0 && b.echo.has_initial(reading.initial) && reading.hops.0 > b.echo.max)
+            .then_some(HopCount(b.echo.max));
     let rtt = rtt_of(a, r);
     let mut evidence = evidence_list(Evidence::new(
         "syn-ack",
@@ -709,6 +713,17 @@ fn judge_open(a: &Attempt, r: &Reply, _b: &ServerBaseline) -> Judgement {
             "inexact-ack",
             "the SYN-ACK does not acknowledge ISN+1",
             "it may answer an earlier SYN on the same ports; treat with care",
+        ));
+    }
+    if let Some(h) = own {
+        evidence.push(Evidence::new(
+            "syn-ack-beyond-address",
+            sentence!(
+                "the SYN-ACK came from {} hop(s) away, the address's echo replies from {}",
+                reading.hops.0,
+                h.0
+            ),
+            "the address forwards the port (a port forward, DNAT, a load balancer) to a backend beyond it, and the backend accepted",
         ));
     }
     if a.replies.iter().any(|x| x.kind == ReplyKind::Rst) {
@@ -755,7 +770,7 @@ fn judge_open(a: &Attempt, r: &Reply, _b: &ServerBaseline) -> Judgement {
         confidence: if r.exact { confidence } else { Confidence::Low },
         headline,
         rejecter: None,
-        target_hops: Some(reading.hops),
+        target_hops: Some(own.unwrap_or(reading.hops)),
         rtt_ms: rtt.map(Duration::as_millis_f64),
         evidence,
         next_steps,

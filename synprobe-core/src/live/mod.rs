@@ -433,9 +433,12 @@ fn full_connect(
         Err(e) => {
             return match e.kind() {
                 ErrorKind::ConnectionRefused => FullConnect::Refused,
+                // The reset came before connect() returned: the handshake had completed (SO_ERROR is
+                // ECONNRESET, where a refused SYN gives ECONNREFUSED).
+                ErrorKind::ConnectionReset => FullConnect::ResetAfterHandshake,
                 ErrorKind::TimedOut | ErrorKind::WouldBlock => FullConnect::TimedOut,
                 _ => FullConnect::Failed,
-            }
+            };
         }
     };
     // A proxy connects to the service only now: its reset comes within a round trip or two.
