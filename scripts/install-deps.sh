@@ -9,6 +9,6 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
-    libpcap-dev pkg-config iproute2 iptables nftables tshark tcpdump python3 procps groff-base util-linux \
+    libpcap-dev pkg-config iproute2 iptables nftables tshark tcpdump nmap python3 procps groff-base util-linux \
     bsdutils >/dev/null
-echo "install-deps: libpcap-dev, iproute2, iptables, nftables, tshark, tcpdump, python3, groff-base are installed"
+echo "install-deps: libpcap-dev, iproute2, iptables, nftables, tshark, tcpdump, nmap, python3, groff-base are installed"

@@ -258,7 +258,7 @@ impl ServerBaseline {
     /// from farther than the address's echo replies, they come through port forwards to backends beyond it, and
     /// the echo replies tell the address's own distance.
     fn target_hops(&self) -> Option<HopCount> {
-        if self.synack.count > 0 && self.echo.count > 0 && self.synack.min > self.echo.max {
+        if self.synack.count > 0 && self.echo.count > 0 && self.synack.max > self.echo.max {
             Some(HopCount(self.echo.max))
         } else if self.synack.count > 0 {
             Some(HopCount(self.synack.max))
