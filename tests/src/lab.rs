@@ -40,12 +40,15 @@
 //! address, so both families work from the first packet.
 //!
 //! In particular the per-destination ICMP rate limits stay as shipped
-//! (`net.ipv4.icmp_ratelimit=1000`, `net.ipv6.icmp.ratelimit=100`): a router
-//! answers a burst of back-to-back probes from one client with only a few
-//! errors (6 port unreachable or time exceeded, 2 route errors for IPv4; see
-//! `tests/LAB_FACTS.md`, "ICMP rate limits"). A test that fires many probes
-//! at one router must pace them or expect silence. Only a test that studies
-//! the limits themselves may switch them off with
+//! (`net.ipv4.icmp_ratelimit=1000`, `net.ipv6.icmp.ratelimit=100`): one
+//! token bucket per router and client address, shared by every error type. A
+//! router answers back-to-back probes with at most 6 errors, then 1 per second
+//! (IPv4) or 1 per 100 ms (IPv6); IPv4 route errors (`unreachable`/`prohibit`
+//! routes) are charged twice, so only 2 come at once and none at all while
+//! the client keeps probing faster than once a second. See
+//! `tests/LAB_FACTS.md`, "ICMP rate limits". A test that fires many probes at
+//! one router must pace them or expect silence. Only a test that studies the
+//! limits themselves may switch them off with
 //! [`LabBuilder::icmp_ratelimit_off_for_study`].
 //!
 //! # Deployments
