@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Time to verdict per lab scenario: synprobe (default plan and --quick) next to nmap -sS -Pn --reason, in one
 # hyperfine run per scenario. Builds its own lab of network namespaces (client -- r1 -- r2 -- server, addresses in
-# 198.18.0.0/15 only), so it needs root; every probe stays inside the lab. Run by hand:
+# 198.18.0.0/15 only), so it needs root; every probe stays inside the lab. Every kernel default is kept, ICMP rate
+# limits included: each run is prepared by a pause (PAUSE seconds, default 6, not timed) so that every command,
+# synprobe's and nmap's alike, starts with the routers' ICMP buckets full, as a first probe in the wild would.
+# Run by hand:
 #   sudo benches/lab-time-to-verdict.sh [RUNS]        (results in target/lab-bench/, a table on stdout)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUNS=${1:-30}
-for tool in hyperfine nmap ip iptables; do
-  command -v "$tool" >/dev/null || { echo "needs $tool (apt-get install -y hyperfine nmap iproute2 iptables)"; exit 1; }
+RUNS=${1:-10}
+PAUSE=${PAUSE:-6}
+for tool in hyperfine nmap ip iptables ping; do
+  command -v "$tool" >/dev/null || { echo "needs $tool (apt-get install -y hyperfine nmap iproute2 iptables iputils-ping)"; exit 1; }
 done
 cargo build --release -q -p synprobe-cli
 BIN=$PWD/target/release/synprobe
@@ -18,7 +22,6 @@ cleanup() { for x in "${nodes[@]}"; do ip netns del "$P-$x" 2>/dev/null || true;
 trap cleanup EXIT
 for x in "${nodes[@]}"; do
   ip netns add "$P-$x"
-  ip netns exec "$P-$x" sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0
   ip -n "$P-$x" link set lo up
 done
 for k in 0 1 2; do
@@ -40,22 +43,32 @@ ip netns exec "$P-r2" iptables -A FORWARD -p tcp --dport 82 -j REJECT --reject-w
 ip netns exec "$P-server" iptables -A INPUT -p tcp --dport 83 -j REJECT --reject-with tcp-reset
 ip netns exec "$P-r1" iptables -A FORWARD -p tcp --dport 85 -j REJECT --reject-with icmp-admin-prohibited
 ip netns exec "$P-r1" iptables -A FORWARD -p tcp --dport 87 -j DROP
+ip netns exec "$P-server" iptables -A INPUT -p tcp --dport 88 -j DROP
+# Route errors: an `unreachable` and a `prohibit` route on r1, and an address on the server's link nobody owns
+# (r2's ARP fails after 3 s).
+ip -n "$P-r1" route add unreachable 198.18.2.77/32
+ip -n "$P-r1" route add prohibit 198.18.2.78/32
 sleep 0.5
 RTT=$(ip netns exec "$P-client" ping -c 20 -i 0.01 -q 198.18.2.2 | awk -F/ '/rtt/{print $5}')
 echo "lab: client -- r1 -- r2 -- server (3 hops), ping rtt avg ${RTT} ms"
 run() { ip netns exec "$P-client" "$@"; }
 printf '| scenario | synprobe verdict | synprobe (ms) | synprobe --quick (ms) | nmap -sS (ms) | nmap says | time to verdict: synprobe / --quick (ms, median) |\n|---|---|---|---|---|---|---|\n' > "$OUT/table.md"
-for spec in "open:80" "closed:81" "rst-at-r2:82" "rst-on-host:83" "icmp-admin-at-r1:85" "drop-at-r1:87"; do
-  name=${spec%%:*}; port=${spec##*:}
+for spec in "open:80" "closed:81" "rst-at-r2:82" "rst-on-host:83" "icmp-admin-at-r1:85" "drop-at-r1:87" \
+    "drop-on-host:88" "unreachable-route:443:198.18.2.77" "prohibit-route:443:198.18.2.78" \
+    "arp-failure:443:198.18.2.99"; do
+  IFS=: read -r name port addr <<<"$spec"
+  addr=${addr:-198.18.2.2}
   # synprobe exits with its verdict's code (10-14): not a failure here.
-  verdict=$( (run "$BIN" 198.18.2.2 "$port" --json || true) | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["verdict"])')
-  nmapsays=$( (run nmap -sS -Pn -n --reason -p "$port" 198.18.2.2 || true) | awk -v p="$port/tcp" '$1==p{print $2" ("$3" "$4" "$5" "$6")"}')
-  hyperfine -N --warmup 3 --runs "$RUNS" -i --export-json "$OUT/$name.json" \
-    -n synprobe "ip netns exec $P-client $BIN 198.18.2.2 $port" \
-    -n quick "ip netns exec $P-client $BIN 198.18.2.2 $port --quick" \
-    -n nmap "ip netns exec $P-client nmap -sS -Pn -n --reason -p $port 198.18.2.2" >/dev/null
+  sleep "$PAUSE"
+  verdict=$( (run "$BIN" "$addr" "$port" --json || true) | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["verdict"])')
+  sleep "$PAUSE"
+  nmapsays=$( (run nmap -sS -Pn -n --reason -p "$port" "$addr" || true) | awk -v p="$port/tcp" '$1==p{print $2" ("$3" "$4" "$5" "$6")"}')
+  hyperfine -N --warmup 1 --runs "$RUNS" -i --prepare "sleep $PAUSE" --export-json "$OUT/$name.json" \
+    -n synprobe "ip netns exec $P-client $BIN $addr $port" \
+    -n quick "ip netns exec $P-client $BIN $addr $port --quick" \
+    -n nmap "ip netns exec $P-client nmap -sS -Pn -n --reason -p $port $addr" >/dev/null
   # The verdict's own latency (first packet sent to verdict), from --json, median of 10 runs each.
-  ttv() { for _ in $(seq 10); do (run "$BIN" 198.18.2.2 "$port" --json "$@" || true) | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["time_to_verdict_ms"])'; done | sort -g | awk '{a[NR]=$1} END{printf "%.2f", (a[5]+a[6])/2}'; }
+  ttv() { for _ in $(seq 10); do sleep "$PAUSE"; (run "$BIN" "$addr" "$port" --json "$@" || true) | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["time_to_verdict_ms"])'; done | sort -g | awk '{a[NR]=$1} END{printf "%.2f", (a[5]+a[6])/2}'; }
   t_full=$(ttv); t_quick=$(ttv --quick)
   python3 - "$OUT/$name.json" "$name" "$verdict" "$nmapsays" "$t_full" "$t_quick" >> "$OUT/table.md" <<'PY'
 import json, sys

@@ -17,10 +17,11 @@ use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueHint};
 
 use crate::palette::ColorWhen;
 
-/// Explain refused TCP connections from the packets: open, closed by the host, RST forged by a firewall (at
-/// which hop), ICMP rejection, unreachable route, or silently dropped.
+/// Explain refused TCP connections from the packets: open, closed by the host (or by a backend behind a port
+/// forward), RST forged by a firewall (at which hop), ICMP rejection, unreachable route, or silently dropped.
 ///
-/// `sudo synprobe HOST PORTS` probes live (raw SYNs, a TTL walk, TOS and checksum discriminators);
+/// `sudo synprobe HOST PORTS` probes live (raw SYNs paced to routers' ICMP rate limits, TTL-limited SYNs that
+/// locate the answer, TOS and checksum discriminators; for this host's own address, its listening sockets);
 /// `synprobe replay FILE` analyses an existing capture without privilege.
 #[derive(Parser, Debug)]
 #[command(

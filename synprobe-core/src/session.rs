@@ -14,7 +14,8 @@
 //! 2. **Retransmissions** of each main SYN on an adaptive timeout: four times the first measured round trip,
 //!    between 200 ms and 3 s (1 s before anything was measured), doubling each time. A port is called silent
 //!    only [`SessionConfig::first_answer_wait`] after its first SYN (a router gives up on a neighbour that does
-//!    not answer ARP after 3 s, and only then sends "host unreachable"). An ICMP routing error about
+//!    not answer ARP after 3 s, and only then sends "host unreachable"), unless its walk shows the SYNs vanish
+//!    before the last router. An ICMP routing error about
 //!    the address (from any probe of it) settles every port that has no answer of its own: they are not
 //!    retransmitted or walked, and the judgement carries the error over to them.
 //! 3. **Discriminators**, as each port's answer needs them (not with `quick`): for an RST, a TOS-marked SYN to
@@ -211,11 +212,9 @@ pub struct TargetReport {
     pub time_to_verdict_ms: f64,
     /// Every packet sent and received, Wireshark style.
     pub packets: Vec<PacketRecord>,
-    /// For an address of this host: what its listening sockets mean for the port (absent otherwise).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// For an address of this host: what its listening sockets mean for the port (null otherwise).
     pub listeners: Option<PortListeners>,
-    /// With `--connect`, for an open port: what a full connection met (absent otherwise).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// With `--connect`, for a port that answered SYN-ACK: what a full connection met (null otherwise).
     pub connect: Option<FullConnect>,
 }
 
@@ -584,7 +583,7 @@ impl Session {
                     self.ports[i].phase = Phase::Discriminating;
                 }
                 Phase::Discriminating => {
-                    if !self.port_settled(i, now) {
+                    if !self.port_settled(i, now) || !self.neighbour_wait_over(i, now) {
                         return;
                     }
                     if self.plan_confirmations(i, now) {
@@ -595,7 +594,7 @@ impl Session {
                     }
                 }
                 Phase::Confirming => {
-                    if self.port_settled(i, now) {
+                    if self.port_settled(i, now) && self.neighbour_wait_over(i, now) {
                         self.finish_port(i, now);
                     }
                     return;
@@ -618,14 +617,33 @@ impl Session {
             return true;
         }
         let retries_done = m.sent.len() as u32 > self.cfg.retries || self.ports[i].budget_hit;
-        if !retries_done || now < m.deadline {
-            return false;
+        retries_done && now >= m.deadline
+    }
+
+    /// Whether a silent port may be called silent: a router (or the target, forwarding the port to a backend)
+    /// may still be resolving its neighbour, and answers "host unreachable" only once ARP has failed, 3 s after
+    /// the first SYN. Not needed once the walk shows the SYNs vanish before the last router.
+    fn neighbour_wait_over(&self, i: usize, now: Timestamp) -> bool {
+        let Some(m) = self.probes.get(self.ports[i].main) else {
+            return true;
+        };
+        if m.answer.is_some() || self.route_error().is_some() {
+            return true;
         }
-        // A router (or the target, forwarding the port to a backend) may still be resolving its neighbour: it
-        // answers "host unreachable" only once ARP has failed, 3 s after the first SYN.
-        m.sent
-            .first()
-            .is_some_and(|&t| now >= t.plus(self.cfg.first_answer_wait))
+        let last_router = self
+            .walk_answers(i)
+            .iter()
+            .filter(|(_, a)| matches!(a, Some(Answer::TimeExceeded { .. })))
+            .map(|(t, _)| *t)
+            .max();
+        let vanish_early = match (last_router, self.target_hops()) {
+            (Some(r), Some(h)) => r + 2 < h,
+            _ => false,
+        };
+        vanish_early
+            || m.sent
+                .first()
+                .is_some_and(|&t| now >= t.plus(self.cfg.first_answer_wait))
     }
 
     /// The echo and the baseline SYNs have their answers, or their time is up.
@@ -686,7 +704,7 @@ impl Session {
             .t0
             .filter(|_| {
                 self.ports.iter().any(|p| {
-                    p.phase == Phase::Probing
+                    p.phase != Phase::Done
                         && self.probes.get(p.main).is_some_and(|m| m.answer.is_none())
                 })
             })
