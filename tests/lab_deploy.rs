@@ -212,24 +212,21 @@ fn router_without_time_exceeded_ipv6() {
 /// One name with five addresses: behind an `unreachable` route on r1, behind a `prohibit` route on r1, an
 /// absent neighbour of r2 (ARP / neighbour discovery fails), and the live server; each on three ports, all in
 /// one run, so that r1's and r2's ICMP buckets run dry.
-fn routes_and_names(v6: bool) {
-    let lab = Lab::new(2);
-    let a = addrs(&lab, v6);
-    let (unreach, prohibit): (IpAddr, IpAddr) = if v6 {
+/// Addresses on the server's link behind an `unreachable` and a `prohibit` route added on r1, and one nobody
+/// owns (r2's ARP / neighbour discovery fails).
+fn route_addrs(lab: &Lab, v6: bool) -> (IpAddr, IpAddr, IpAddr) {
+    let (unreach, prohibit, absent): (IpAddr, IpAddr, IpAddr) = if v6 {
         (
             "2001:db8:0:2::77".parse().expect("addr"),
             "2001:db8:0:2::78".parse().expect("addr"),
+            lab.absent_v6().into(),
         )
     } else {
         (
             "198.18.2.77".parse().expect("addr"),
             "198.18.2.78".parse().expect("addr"),
+            lab.absent_v4().into(),
         )
-    };
-    let absent: IpAddr = if v6 {
-        lab.absent_v6().into()
-    } else {
-        lab.absent_v4().into()
     };
     let plen = if v6 { "128" } else { "32" };
     lab.route(
@@ -240,6 +237,13 @@ fn routes_and_names(v6: bool) {
         lab.router_ns(1),
         &["add", "prohibit", &format!("{prohibit}/{plen}")],
     );
+    (unreach, prohibit, absent)
+}
+
+fn routes_and_names(v6: bool) {
+    let lab = Lab::new(2);
+    let a = addrs(&lab, v6);
+    let (unreach, prohibit, absent) = route_addrs(&lab, v6);
     let _open = lab.listen(lab.server_ns(), a.server, 80);
     lab.hosts(
         lab.client_ns(),
@@ -648,28 +652,7 @@ fn scored_against_nmap(v6: bool) {
     // The routes: every address behind an `unreachable` / `prohibit` route or an absent neighbour, one port each.
     let routes = |lab: &Lab| -> Vec<Truth> {
         let a = addrs(lab, v6);
-        let (u, p, z): (IpAddr, IpAddr, IpAddr) = if v6 {
-            (
-                "2001:db8:0:2::77".parse().expect("a"),
-                "2001:db8:0:2::78".parse().expect("a"),
-                lab.absent_v6().into(),
-            )
-        } else {
-            (
-                "198.18.2.77".parse().expect("a"),
-                "198.18.2.78".parse().expect("a"),
-                lab.absent_v4().into(),
-            )
-        };
-        let plen = if v6 { "128" } else { "32" };
-        lab.route(
-            lab.router_ns(1),
-            &["add", "unreachable", &format!("{u}/{plen}")],
-        );
-        lab.route(
-            lab.router_ns(1),
-            &["add", "prohibit", &format!("{p}/{plen}")],
-        );
+        let (u, p, z) = route_addrs(lab, v6);
         vec![
             Truth {
                 name: "unreachable route on r1",

@@ -649,26 +649,27 @@ pub(crate) fn route_error_of(a: &Attempt, r: &Reply) -> Option<IpAddr> {
     if src == a.probe.key.server || src == a.probe.key.client {
         return None;
     }
-    use crate::wire::Unreachable::*;
-    let routing = matches!(
-        code,
-        Net | Host
-            | NetUnknown
-            | HostUnknown
-            | NetTos
-            | HostTos
-            | V6NoRoute
-            | V6AddressUnreachable
-            | V6RejectRoute
-    );
-    let hop = TtlReading::of(r.seen.packet.ip.ttl).hops.0;
-    let before_forwarding = r
+    let quote_ttl = r
         .seen
         .packet
         .icmp_error()
         .and_then(|e| e.quote)
-        .is_some_and(|q| q.ttl == a.probe.ttl.0.saturating_sub(hop.saturating_sub(1)));
-    (routing || (code.is_rejection() && before_forwarding)).then_some(src)
+        .map(|q| q.ttl);
+    let hop = TtlReading::of(r.seen.packet.ip.ttl).hops.0;
+    is_route_wide(code, hop, quote_ttl, a.probe.ttl.0).then_some(src)
+}
+
+/// Whether an ICMP unreachable that a device other than the target sent from `hop` hops away, quoting our SYN
+/// (sent with TTL `sent_ttl`) with `quote_ttl` left, concerns the whole address: a routing code, or a
+/// prohibition sent before the SYN was forwarded (the quoted TTL not yet decremented by its sender).
+pub(crate) fn is_route_wide(
+    code: crate::wire::Unreachable,
+    hop: u8,
+    quote_ttl: Option<u8>,
+    sent_ttl: u8,
+) -> bool {
+    let before_forwarding = quote_ttl == Some(sent_ttl.saturating_sub(hop.saturating_sub(1)));
+    code.is_routing() || (code.is_rejection() && before_forwarding)
 }
 
 /// "198.18.1.59 port 3306", written where it is used.

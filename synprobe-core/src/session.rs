@@ -38,7 +38,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{AnalyzerConfig, TtlReading};
+use crate::analysis::{is_route_wide, AnalyzerConfig, TtlReading};
 use crate::build::{echo, IpSpec, TcpSpec};
 use crate::engine::{Engine, EngineConfig, Report};
 use crate::host::{ListenCounters, PortListeners};
@@ -665,11 +665,15 @@ impl Session {
             return false;
         }
         let grace = self.optional_grace();
+        // A main SYN left unanswered by a router's rate limit needs no waiting once the address's routing error
+        // is known: that error is its answer.
+        let inherited = self.route_error().is_some();
         self.probes
             .iter()
             .filter(|p| p.owner == Owner::Port(i) || matches!(p.purpose, Purpose::PathWalk(_)))
             .all(|p| {
                 p.answer.is_some()
+                    || (inherited && p.purpose == Purpose::Main)
                     || now >= p.deadline
                     || (p.purpose == Purpose::BadChecksum
                         && p.sent.first().is_some_and(|&t| now >= t.plus(grace)))
@@ -887,10 +891,8 @@ impl Session {
                     hop,
                     quote_ttl,
                 },
-            )) if from != self.target => {
-                let before_forwarding = quote_ttl == p.ttl.saturating_sub(hop.saturating_sub(1));
-                (is_routing(code) || (code.is_rejection() && before_forwarding))
-                    .then_some(RouteError { from, code })
+            )) if from != self.target && is_route_wide(code, hop, Some(quote_ttl), p.ttl) => {
+                Some(RouteError { from, code })
             }
             _ => None,
         })
@@ -1302,22 +1304,6 @@ impl Session {
             }
         }
     }
-}
-
-/// ICMP unreachable codes that say the address cannot be reached at all, whatever the port.
-fn is_routing(code: Unreachable) -> bool {
-    use Unreachable::*;
-    matches!(
-        code,
-        Net | Host
-            | NetUnknown
-            | HostUnknown
-            | NetTos
-            | HostTos
-            | V6NoRoute
-            | V6AddressUnreachable
-            | V6RejectRoute
-    )
 }
 
 impl Session {

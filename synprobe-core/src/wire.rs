@@ -443,6 +443,23 @@ impl Unreachable {
         }
     }
 
+    /// Whether the code says the address cannot be reached at all, whatever the port: no route, host or network
+    /// unreachable, address unreachable, a reject route.
+    pub fn is_routing(self) -> bool {
+        use Unreachable::*;
+        matches!(
+            self,
+            Net | Host
+                | NetUnknown
+                | HostUnknown
+                | NetTos
+                | HostTos
+                | V6NoRoute
+                | V6AddressUnreachable
+                | V6RejectRoute
+        )
+    }
+
     /// Whether the code says a filter refused the packet (as opposed to a routing failure).
     pub fn is_rejection(self) -> bool {
         use Unreachable::*;
