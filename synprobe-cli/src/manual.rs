@@ -97,6 +97,22 @@ fn roff(text: &str) -> String {
 }
 
 fn extra_sections(out: &mut Vec<u8>) -> io::Result<()> {
+    writeln!(out, ".SH VERDICTS")?;
+    for (verdict, meaning) in [
+        ("open", "SYN-ACK from the target: a service listens (a SYN-ACK with window 0 is a SYN proxy's: open with a caveat; --connect tells what is behind it)."),
+        ("closed", "RST from the target's own TCP stack, or from a backend behind a port forward on the target (one hop beyond it: rejecter kind backend): nothing listens there."),
+        ("firewall-rst", "An RST forged by a firewall: a router on the path (named by its own address, at its hop) or a REJECT rule on the target."),
+        ("icmp-rejected", "ICMP administratively prohibited, or port unreachable for TCP: a REJECT rule, firewalld, kube-proxy for a Service without endpoints, a prohibit route."),
+        ("unreachable", "ICMP no route, host or network unreachable: a route, or a neighbour that does not answer ARP (including a port forward to a stopped container)."),
+        ("filtered", "Silence: a DROP rule, a blackhole, a full listen backlog; the TTL walk says after which hop the SYNs vanish."),
+    ] {
+        writeln!(out, ".TP\n\\fB{verdict}\\fR\n{}", roff(meaning))?;
+    }
+    writeln!(
+        out,
+        ".PP\n{}",
+        roff("Every rejecter has a kind: target (the host itself), router (a device in front of it), backend (behind a port forward on the target) or sender (this host, hop 0). Hops count as traceroute does: the first router is hop 1; an address of this host is hop 0.")
+    )?;
     writeln!(out, ".SH \"EXIT STATUS\"")?;
     for (code, meaning) in exit::CODES {
         writeln!(out, ".TP\n\\fB{code}\\fR\n{}", roff(meaning))?;
