@@ -1,23 +1,19 @@
 //! Replay of every public capture in ../shared/pcaps (see its README for what each holds and where it is from).
-//! The files are read in place: they are never copied into this repository.
+//! The files are read in place: they are never copied into this repository. Without them every test here says
+//! SKIP and passes, except in CI (see [`synprobe_tests::pcaps`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use synprobe_core::capture::{CaptureError, CaptureReader};
 use synprobe_core::wire::Unreachable;
 use synprobe_core::{
     replay, replay_parallel, HopCount, ReplayOptions, ReplayStats, ReplyKind, Report, Verdict,
 };
+use synprobe_tests::pcaps;
 
-fn shared(name: &str) -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/pcaps")
-        .join(name);
-    assert!(
-        p.exists(),
-        "missing public capture {} (../shared/pcaps beside the repository)",
-        p.display()
-    );
+fn shared(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join(name);
+    assert!(p.exists(), "missing public capture {}", p.display());
     p
 }
 
@@ -28,8 +24,8 @@ struct Run {
 }
 
 impl Run {
-    fn of(name: &str) -> Run {
-        let mut reader = CaptureReader::open(&shared(name)).expect("the capture opens");
+    fn of(dir: &Path, name: &str) -> Run {
+        let mut reader = CaptureReader::open(&shared(dir, name)).expect("the capture opens");
         let mut reports = Vec::new();
         let (stats, damage) = replay(
             &mut reader,
@@ -60,7 +56,10 @@ impl Run {
 
 #[test]
 fn nmap_t1_five_syn_ack_are_five_open_attempts() {
-    let r = Run::of("nmap_tcpconnect_T1_synack.cap");
+    let Some(dir) = pcaps("nmap_t1_five_syn_ack_are_five_open_attempts") else {
+        return;
+    };
+    let r = Run::of(&dir, "nmap_tcpconnect_T1_synack.cap");
     assert_eq!(r.stats.frames.frames, 27);
     assert_eq!(r.reports.len(), 5);
     assert_eq!(r.count(Verdict::Open), 5);
@@ -74,7 +73,10 @@ fn nmap_t1_five_syn_ack_are_five_open_attempts() {
 
 #[test]
 fn nmap_t2_five_rst_are_closed_by_the_host_itself() {
-    let r = Run::of("nmap_tcpconnect_T2_rst.cap");
+    let Some(dir) = pcaps("nmap_t2_five_rst_are_closed_by_the_host_itself") else {
+        return;
+    };
+    let r = Run::of(&dir, "nmap_tcpconnect_T2_rst.cap");
     assert_eq!(
         (
             r.stats.frames.frames,
@@ -93,7 +95,10 @@ fn nmap_t2_five_rst_are_closed_by_the_host_itself() {
 
 #[test]
 fn nmap_t3_eight_syns_three_retransmitted_no_reply() {
-    let r = Run::of("nmap_tcpconnect_T3_noreply.cap");
+    let Some(dir) = pcaps("nmap_t3_eight_syns_three_retransmitted_no_reply") else {
+        return;
+    };
+    let r = Run::of(&dir, "nmap_tcpconnect_T3_noreply.cap");
     assert_eq!(r.syns(), 8);
     assert_eq!(r.stats.matching.retransmissions, 3);
     assert_eq!(r.reports.len(), 5);
@@ -102,7 +107,10 @@ fn nmap_t3_eight_syns_three_retransmitted_no_reply() {
 
 #[test]
 fn ndpi_synscan_a_real_nmap_ss_scan() {
-    let r = Run::of("ndpi_synscan.pcap");
+    let Some(dir) = pcaps("ndpi_synscan_a_real_nmap_ss_scan") else {
+        return;
+    };
+    let r = Run::of(&dir, "ndpi_synscan.pcap");
     assert_eq!(r.stats.frames.frames, 2011);
     assert_eq!(r.syns(), 1994);
     assert_eq!(
@@ -126,12 +134,15 @@ fn ndpi_synscan_a_real_nmap_ss_scan() {
 
 #[test]
 fn ndpi_tcp_scan_is_classic_pcap_despite_its_name() {
-    let reader = CaptureReader::open(&shared("ndpi_tcp_scan.pcapng")).expect("opens");
+    let Some(dir) = pcaps("ndpi_tcp_scan_is_classic_pcap_despite_its_name") else {
+        return;
+    };
+    let reader = CaptureReader::open(&shared(&dir, "ndpi_tcp_scan.pcapng")).expect("opens");
     assert!(matches!(
         reader.format(),
         synprobe_core::capture::Format::Pcap { .. }
     ));
-    let r = Run::of("ndpi_tcp_scan.pcapng");
+    let r = Run::of(&dir, "ndpi_tcp_scan.pcapng");
     assert_eq!(r.stats.frames.frames, 30);
     assert_eq!(r.syns(), 4);
     assert_eq!((r.count(Verdict::Open), r.count(Verdict::Closed)), (2, 2));
@@ -141,7 +152,10 @@ fn ndpi_tcp_scan_is_classic_pcap_despite_its_name() {
 
 #[test]
 fn ndpi_instagram_port_unreachable_from_the_sending_host_itself() {
-    let r = Run::of("ndpi_instagram_icmp_port_unreach.pcap");
+    let Some(dir) = pcaps("ndpi_instagram_port_unreachable_from_the_sending_host_itself") else {
+        return;
+    };
+    let r = Run::of(&dir, "ndpi_instagram_icmp_port_unreach.pcap");
     assert_eq!(r.stats.frames.frames, 847);
     assert_eq!(r.syns(), 11);
     assert_eq!(r.count(Verdict::Open), 11);
@@ -181,7 +195,10 @@ fn ndpi_instagram_port_unreachable_from_the_sending_host_itself() {
 
 #[test]
 fn ndpi_gnutella_host_unreachable_with_eight_byte_quotes() {
-    let r = Run::of("ndpi_gnutella_icmp_host_unreach.pcap");
+    let Some(dir) = pcaps("ndpi_gnutella_host_unreachable_with_eight_byte_quotes") else {
+        return;
+    };
+    let r = Run::of(&dir, "ndpi_gnutella_icmp_host_unreach.pcap");
     assert_eq!(r.stats.frames.frames, 3905);
     assert_eq!(r.syns(), 291);
     assert_eq!(
@@ -215,7 +232,10 @@ fn ndpi_gnutella_host_unreachable_with_eight_byte_quotes() {
 
 #[test]
 fn suricata_kill_router6_icmpv6_no_route() {
-    let r = Run::of("sv_kill_router6_icmpv6_unreach.pcap");
+    let Some(dir) = pcaps("suricata_kill_router6_icmpv6_no_route") else {
+        return;
+    };
+    let r = Run::of(&dir, "sv_kill_router6_icmpv6_unreach.pcap");
     assert_eq!(r.syns(), 5);
     assert_eq!(r.stats.matching.retransmissions, 3);
     assert_eq!(r.count(Verdict::Unreachable), r.reports.len());
@@ -240,7 +260,10 @@ fn suricata_kill_router6_icmpv6_no_route() {
 
 #[test]
 fn zeek_ldap_ipv6_pcapng_with_126_interfaces() {
-    let r = Run::of("zeek_ldap_modify-request_ipv6.pcapng");
+    let Some(dir) = pcaps("zeek_ldap_ipv6_pcapng_with_126_interfaces") else {
+        return;
+    };
+    let r = Run::of(&dir, "zeek_ldap_modify-request_ipv6.pcapng");
     assert_eq!(r.stats.frames.frames, 17);
     assert_eq!(r.reports.len(), 1);
     assert!(r.reports[0].attempt.probe.key.server.is_ipv6());
@@ -253,7 +276,10 @@ fn zeek_ldap_ipv6_pcapng_with_126_interfaces() {
 
 #[test]
 fn ndpi_vmess_ipv6_syn_retransmitted_twice_then_answered() {
-    let r = Run::of("ndpi_vmess_ipv6_synretx.pcapng");
+    let Some(dir) = pcaps("ndpi_vmess_ipv6_syn_retransmitted_twice_then_answered") else {
+        return;
+    };
+    let r = Run::of(&dir, "ndpi_vmess_ipv6_synretx.pcapng");
     let v6: Vec<&Report> = r
         .reports
         .iter()
@@ -274,7 +300,10 @@ fn ndpi_vmess_ipv6_syn_retransmitted_twice_then_answered() {
 
 #[test]
 fn ndpi_syn_noreply_pcapng_with_two_interfaces() {
-    let r = Run::of("ndpi_syn_noreply.pcapng");
+    let Some(dir) = pcaps("ndpi_syn_noreply_pcapng_with_two_interfaces") else {
+        return;
+    };
+    let r = Run::of(&dir, "ndpi_syn_noreply.pcapng");
     assert_eq!(
         (r.syns(), r.reports.len(), r.stats.matching.retransmissions),
         (8, 3, 5)
@@ -284,14 +313,20 @@ fn ndpi_syn_noreply_pcapng_with_two_interfaces() {
 
 #[test]
 fn zeek_trunc_hdr_one_cut_frame_is_counted_malformed() {
-    let r = Run::of("zeek_trunc-hdr.pcap");
+    let Some(dir) = pcaps("zeek_trunc_hdr_one_cut_frame_is_counted_malformed") else {
+        return;
+    };
+    let r = Run::of(&dir, "zeek_trunc-hdr.pcap");
     assert_eq!((r.stats.frames.frames, r.stats.frames.malformed), (1, 1));
     assert!(r.reports.is_empty() && r.damage.is_none());
 }
 
 #[test]
 fn suricata_der_corrupt_record_after_a_handshake() {
-    let r = Run::of("sv_DER-incomplete-header_corrupt.pcap");
+    let Some(dir) = pcaps("suricata_der_corrupt_record_after_a_handshake") else {
+        return;
+    };
+    let r = Run::of(&dir, "sv_DER-incomplete-header_corrupt.pcap");
     assert_eq!(
         r.count(Verdict::Open),
         1,
@@ -304,7 +339,10 @@ fn suricata_der_corrupt_record_after_a_handshake() {
 
 #[test]
 fn ndpi_fuzz_cut_short_is_reported_with_its_offset() {
-    let r = Run::of("ndpi_fuzz-2021-10-13_cutshort.pcap");
+    let Some(dir) = pcaps("ndpi_fuzz_cut_short_is_reported_with_its_offset") else {
+        return;
+    };
+    let r = Run::of(&dir, "ndpi_fuzz-2021-10-13_cutshort.pcap");
     assert_eq!(r.stats.frames.frames, 1);
     let e = r.damage.expect("damage reported");
     assert!(matches!(e, CaptureError::Truncated { .. }), "{e}");
@@ -313,7 +351,10 @@ fn ndpi_fuzz_cut_short_is_reported_with_its_offset() {
 
 #[test]
 fn libpcap_invalid_version_is_refused_clearly() {
-    match CaptureReader::open(&shared("libpcap_pcap-invalid-version-1.pcap")) {
+    let Some(dir) = pcaps("libpcap_invalid_version_is_refused_clearly") else {
+        return;
+    };
+    match CaptureReader::open(&shared(&dir, "libpcap_pcap-invalid-version-1.pcap")) {
         Err(e @ CaptureError::UnsupportedVersion { .. }) => {
             assert!(e.to_string().contains("version 1.4"), "{e}")
         }
@@ -327,10 +368,11 @@ fn libpcap_invalid_version_is_refused_clearly() {
 /// BPF filter and a host selection.
 #[test]
 fn replay_parallel_matches_replay_on_every_public_capture() {
-    let dir = shared("README.md");
-    let dir = dir.parent().expect("the pcaps directory");
-    let mut names: Vec<_> = std::fs::read_dir(dir)
-        .expect("list ../shared/pcaps")
+    let Some(dir) = pcaps("replay_parallel_matches_replay_on_every_public_capture") else {
+        return;
+    };
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .expect("list the public captures")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x != "md"))
         .collect();

@@ -1,5 +1,5 @@
 //! Tests for the capture readers: hand-built files byte by byte, property tests, and the public captures
-//! in `../shared/pcaps`.
+//! in `../shared/pcaps` (or `SYNPROBE_TEST_PCAPS`).
 
 mod pcap;
 mod pcapng;

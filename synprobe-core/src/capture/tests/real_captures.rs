@@ -1,36 +1,65 @@
 //! The public captures in `../shared/pcaps` (never copied into the repository). Counts, timestamps and
 //! captured bytes were checked against `tshark -r FILE -T fields -e frame.number -e frame.time_epoch
-//! -e frame.cap_len` (tshark 4.0).
+//! -e frame.cap_len` (tshark 4.0). Without them every test here says SKIP and passes, except in CI (see
+//! [`pcaps`]).
 
 use std::fs::File;
 use std::io::BufReader;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{read_all, Owned};
 use crate::capture::{CaptureError, CaptureReader, Format, LinkType, Part};
 use crate::time::Timestamp;
 
-fn path(name: &str) -> PathBuf {
-    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/pcaps")).join(name);
+/// The public captures: the directory in `SYNPROBE_TEST_PCAPS` if set (relative to the repository root), else
+/// `../shared/pcaps` beside the repository. When it is absent, prints `SKIP <test>: …` to stderr and returns
+/// `None`, so the test can return early; with `CI=true` (CI always has them), or with `SYNPROBE_TEST_PCAPS`
+/// naming no directory, it panics instead. Kept identical in shape with `synprobe_tests::pcaps` and `pcaps` in
+/// synprobe-cli's `tests/cli.rs`.
+fn pcaps(test: &str) -> Option<PathBuf> {
+    let set = std::env::var_os("SYNPROBE_TEST_PCAPS").filter(|v| !v.is_empty());
+    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .join(set.as_deref().unwrap_or("../shared/pcaps".as_ref()));
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    assert!(
+        set.is_none(),
+        "{test}: SYNPROBE_TEST_PCAPS names {}, which is not a directory",
+        dir.display()
+    );
+    assert!(
+        std::env::var("CI").map_or(true, |v| v != "true"),
+        "{test}: the public captures must be present in CI (CI=true), but {} is not a directory: set \
+         SYNPROBE_TEST_PCAPS or put them in ../shared/pcaps",
+        dir.display()
+    );
+    eprintln!(
+        "SKIP {test}: public captures not found (set SYNPROBE_TEST_PCAPS or put them in ../shared/pcaps)"
+    );
+    None
+}
+
+fn path(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
     assert!(
         path.is_file(),
-        "public capture {} is missing: the tests read ../shared/pcaps next to the repository (see \
-         shared/pcaps/README.md); never copy the files into the repository",
+        "public capture {} is missing (see shared/pcaps/README.md); never copy the files into the repository",
         path.display()
     );
     path
 }
 
-fn open(name: &str) -> CaptureReader<BufReader<File>> {
-    match CaptureReader::open(&path(name)) {
+fn open(dir: &Path, name: &str) -> CaptureReader<BufReader<File>> {
+    match CaptureReader::open(&path(dir, name)) {
         Ok(reader) => reader,
         Err(e) => panic!("{name}: {e}"),
     }
 }
 
 /// Reads a whole capture that must end cleanly.
-fn read_clean(name: &str) -> (CaptureReader<BufReader<File>>, Vec<Owned>) {
-    let mut reader = open(name);
+fn read_clean(dir: &Path, name: &str) -> (CaptureReader<BufReader<File>>, Vec<Owned>) {
+    let mut reader = open(dir, name);
     let (frames, err) = read_all(&mut reader);
     if let Some(e) = err {
         panic!("{name}: {e}");
@@ -136,8 +165,11 @@ const CLEAN: &[Expect] = &[
 
 #[test]
 fn clean_captures_match_tshark() {
+    let Some(dir) = pcaps("clean_captures_match_tshark") else {
+        return;
+    };
     for e in CLEAN {
-        let (reader, frames) = read_clean(e.name);
+        let (reader, frames) = read_clean(&dir, e.name);
         assert_eq!(frames.len(), e.frames, "{}: frame count", e.name);
         assert_eq!(
             frames[0].ts,
@@ -157,7 +189,7 @@ fn clean_captures_match_tshark() {
             "{}: captured bytes",
             e.name
         );
-        let size = std::fs::metadata(path(e.name))
+        let size = std::fs::metadata(path(&dir, e.name))
             .map(|m| m.len())
             .unwrap_or(0);
         assert_eq!(
@@ -176,7 +208,10 @@ fn clean_captures_match_tshark() {
 
 #[test]
 fn tcp_scan_pcapng_is_classic_pcap_despite_its_name() {
-    let reader = open("ndpi_tcp_scan.pcapng");
+    let Some(dir) = pcaps("tcp_scan_pcapng_is_classic_pcap_despite_its_name") else {
+        return;
+    };
+    let reader = open(&dir, "ndpi_tcp_scan.pcapng");
     assert!(
         matches!(
             reader.format(),
@@ -195,7 +230,10 @@ fn tcp_scan_pcapng_is_classic_pcap_despite_its_name() {
 
 #[test]
 fn zeek_ldap_has_126_interfaces_and_uses_48() {
-    let (reader, frames) = read_clean("zeek_ldap_modify-request_ipv6.pcapng");
+    let Some(dir) = pcaps("zeek_ldap_has_126_interfaces_and_uses_48") else {
+        return;
+    };
+    let (reader, frames) = read_clean(&dir, "zeek_ldap_modify-request_ipv6.pcapng");
     assert_eq!(*reader.format(), Format::PcapNg);
     assert!(frames
         .iter()
@@ -205,7 +243,10 @@ fn zeek_ldap_has_126_interfaces_and_uses_48() {
 
 #[test]
 fn vmess_is_linux_cooked_with_nanoseconds() {
-    let (reader, frames) = read_clean("ndpi_vmess_ipv6_synretx.pcapng");
+    let Some(dir) = pcaps("vmess_is_linux_cooked_with_nanoseconds") else {
+        return;
+    };
+    let (reader, frames) = read_clean(&dir, "ndpi_vmess_ipv6_synretx.pcapng");
     assert!(frames
         .iter()
         .all(|f| f.link == LinkType::LINUX_SLL && f.interface == 0));
@@ -215,7 +256,10 @@ fn vmess_is_linux_cooked_with_nanoseconds() {
 
 #[test]
 fn syn_noreply_has_two_interfaces_with_ns_and_us() {
-    let (_, frames) = read_clean("ndpi_syn_noreply.pcapng");
+    let Some(dir) = pcaps("syn_noreply_has_two_interfaces_with_ns_and_us") else {
+        return;
+    };
+    let (_, frames) = read_clean(&dir, "ndpi_syn_noreply.pcapng");
     let interfaces: Vec<u32> = frames.iter().map(|f| f.interface).collect();
     assert_eq!(interfaces, [0, 0, 0, 0, 0, 1, 1, 1]);
     // Interface 0 counts nanoseconds, interface 1 microseconds (tshark: .471406976 and .710832000).
@@ -225,14 +269,20 @@ fn syn_noreply_has_two_interfaces_with_ns_and_us() {
 
 #[test]
 fn trunc_hdr_has_snaplen_1_and_an_8_byte_frame() {
-    let (reader, frames) = read_clean("zeek_trunc-hdr.pcap");
+    let Some(dir) = pcaps("trunc_hdr_has_snaplen_1_and_an_8_byte_frame") else {
+        return;
+    };
+    let (reader, frames) = read_clean(&dir, "zeek_trunc-hdr.pcap");
     assert!(matches!(reader.format(), Format::Pcap { snaplen: 1, .. }));
     assert_eq!((frames[0].data.len(), frames[0].orig_len), (8, 78));
 }
 
 #[test]
 fn der_corrupt_gives_six_frames_then_the_oversized_record() {
-    let mut reader = open("sv_DER-incomplete-header_corrupt.pcap");
+    let Some(dir) = pcaps("der_corrupt_gives_six_frames_then_the_oversized_record") else {
+        return;
+    };
+    let mut reader = open(&dir, "sv_DER-incomplete-header_corrupt.pcap");
     let (frames, err) = read_all(&mut reader);
     assert_eq!(frames.len(), 6);
     // Time goes back 21 years on frame 2 (tshark agrees: 761195582.033594).
@@ -260,7 +310,10 @@ fn der_corrupt_gives_six_frames_then_the_oversized_record() {
 
 #[test]
 fn fuzz_cutshort_gives_one_frame_then_truncated() {
-    let mut reader = open("ndpi_fuzz-2021-10-13_cutshort.pcap");
+    let Some(dir) = pcaps("fuzz_cutshort_gives_one_frame_then_truncated") else {
+        return;
+    };
+    let mut reader = open(&dir, "ndpi_fuzz-2021-10-13_cutshort.pcap");
     assert!(
         matches!(
             reader.format(),
@@ -302,7 +355,10 @@ fn fuzz_cutshort_gives_one_frame_then_truncated() {
 
 #[test]
 fn invalid_version_1_is_refused() {
-    let err = match CaptureReader::open(&path("libpcap_pcap-invalid-version-1.pcap")) {
+    let Some(dir) = pcaps("invalid_version_1_is_refused") else {
+        return;
+    };
+    let err = match CaptureReader::open(&path(&dir, "libpcap_pcap-invalid-version-1.pcap")) {
         Ok(_) => panic!("version 1 accepted"),
         Err(e) => e,
     };
