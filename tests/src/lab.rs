@@ -331,10 +331,14 @@ pub fn root_or_skip(test: &str) -> bool {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!("{test}: lab tests must run in CI (CI=true), but cannot: {reason}");
             }
-            eprintln!(
-                "SKIP {test}: needs root and network namespaces (run as root, e.g. sudo -E cargo test)"
+            // Straight to stderr, not through eprintln!, which the test harness captures: the SKIP shows in a
+            // plain `cargo test`.
+            let _ = std::io::Write::write_fmt(
+                &mut std::io::stderr(),
+                format_args!(
+                    "SKIP {test}: needs root and network namespaces (run as root, e.g. sudo -E cargo test)\n     reason: {reason}\n"
+                ),
             );
-            eprintln!("     reason: {reason}");
             false
         }
     }

@@ -32,8 +32,13 @@ pub fn pcaps(test: &str) -> Option<std::path::PathBuf> {
          SYNPROBE_TEST_PCAPS or put them in ../shared/pcaps",
         dir.display()
     );
-    eprintln!(
-        "SKIP {test}: public captures not found (set SYNPROBE_TEST_PCAPS or put them in ../shared/pcaps)"
+    // Straight to stderr, not through eprintln!, which the test harness captures: the SKIP shows in a plain
+    // `cargo test`.
+    let _ = std::io::Write::write_fmt(
+        &mut std::io::stderr(),
+        format_args!(
+            "SKIP {test}: public captures not found (set SYNPROBE_TEST_PCAPS or put them in ../shared/pcaps)\n"
+        ),
     );
     None
 }
