@@ -815,4 +815,208 @@ mod tests {
         assert!(words.step(&Advice::RunLive).is_some());
         assert!(words.live(true).step(&Advice::RunLive).is_none());
     }
+    /// Every cause has a headline and every piece of advice its words (a new variant fails to compile in the
+    /// matches below until it has an example here).
+    #[test]
+    fn every_cause_and_advice_is_explained() {
+        use crate::findings::{Advice as A, Cause as C, DropPoint};
+        use crate::model::HopCount;
+        use crate::wire::Unreachable;
+        let addr: IpAddr = "198.18.1.1".parse().expect("addr");
+        let by = IcmpSender {
+            addr,
+            kind: RejecterKind::Router,
+            hops: HopCount(2),
+        };
+        let sockets = vec!["127.0.0.1:443".parse().expect("socket")];
+        let causes = vec![
+            C::Open,
+            C::OpenAtSynProxy,
+            C::OpenBehindSynProxy,
+            C::Closed,
+            C::RstRuleOnHost,
+            C::RstForgedOnPath {
+                rst_hops: HopCount(4),
+                target_hops: Some(HopCount(8)),
+            },
+            C::RstForgedByMiddlebox,
+            C::RstAtRouter {
+                router: addr,
+                hops: HopCount(2),
+            },
+            C::ForwardedBackendRefused { by_rule: true },
+            C::ClosedBehindSynProxy,
+            C::ListensElsewhere {
+                listeners: sockets.clone(),
+            },
+            C::RejectedBySender {
+                addr,
+                icmp_code: Unreachable::AdminProhibited,
+            },
+            C::Rejected {
+                by,
+                icmp_code: Unreachable::Port,
+            },
+            C::ForwardedBackendGone {
+                by,
+                icmp_code: Unreachable::Host,
+            },
+            C::Unreachable {
+                by,
+                icmp_code: Unreachable::Net,
+            },
+            C::Expired { at: by },
+            C::IcmpError { by },
+            C::RouteError {
+                from: addr,
+                hops: HopCount(2),
+                icmp_code: Unreachable::Host,
+            },
+            C::Filtered,
+            C::DroppedAfterHop {
+                router: addr,
+                hops: HopCount(2),
+                dropped: DropPoint::Target,
+            },
+            C::BacklogFull {
+                queued: 129,
+                backlog: 128,
+            },
+            C::NotCaptured,
+        ];
+        let covered: std::collections::BTreeSet<usize> = causes
+            .iter()
+            .map(|c| match c {
+                C::Open => 0,
+                C::OpenAtSynProxy => 1,
+                C::OpenBehindSynProxy => 2,
+                C::Closed => 3,
+                C::RstRuleOnHost => 4,
+                C::RstForgedOnPath { .. } => 5,
+                C::RstForgedByMiddlebox => 6,
+                C::RstAtRouter { .. } => 7,
+                C::ForwardedBackendRefused { .. } => 8,
+                C::ClosedBehindSynProxy => 9,
+                C::ListensElsewhere { .. } => 10,
+                C::RejectedBySender { .. } => 11,
+                C::Rejected { .. } => 12,
+                C::ForwardedBackendGone { .. } => 13,
+                C::Unreachable { .. } => 14,
+                C::Expired { .. } => 15,
+                C::IcmpError { .. } => 16,
+                C::RouteError { .. } => 17,
+                C::Filtered => 18,
+                C::DroppedAfterHop { .. } => 19,
+                C::BacklogFull { .. } => 20,
+                C::NotCaptured => 21,
+            })
+            .collect();
+        assert_eq!(covered.len(), 22);
+        let advice = vec![
+            A::LookAboveTcp,
+            A::ConnectThroughProxy,
+            A::FindSynProxy,
+            A::CheckListener,
+            A::ServiceStopped,
+            A::LoopbackBind,
+            A::WindowsBacklog,
+            A::HostRejectRule,
+            A::PathRejectRule,
+            A::CloudPolicies,
+            A::TestBeyondFirewall,
+            A::SenderOutputRule { addr },
+            A::LocalSecuritySoftware,
+            A::FindRejectRule { addr },
+            A::AllowBeforeRule,
+            A::KubeProxyNoEndpoints,
+            A::FindPortForward { addr },
+            A::BackendUp,
+            A::RouteGet { addr },
+            A::NeighbourCheck,
+            A::TracePath,
+            A::CheckMtu,
+            A::LocalFirewall,
+            A::DropOrBlackhole,
+            A::LinuxBacklog,
+            A::RunLive,
+            A::FindDropRule,
+            A::RouteGetAddress { addr },
+            A::ProhibitRoute { addr },
+            A::ProxyServiceDown,
+            A::ProxyRules,
+            A::Rebind { listeners: sockets },
+            A::AcceptLoop,
+            A::RouterRejectRule { router: addr },
+            A::FindForwardedBackend,
+            A::InsideBackend,
+            A::BackendEndpoints,
+            A::UseInterface,
+        ];
+        let covered: std::collections::BTreeSet<usize> = advice
+            .iter()
+            .map(|a| match a {
+                A::LookAboveTcp => 0,
+                A::ConnectThroughProxy => 1,
+                A::FindSynProxy => 2,
+                A::CheckListener => 3,
+                A::ServiceStopped => 4,
+                A::LoopbackBind => 5,
+                A::WindowsBacklog => 6,
+                A::HostRejectRule => 7,
+                A::PathRejectRule => 8,
+                A::CloudPolicies => 9,
+                A::TestBeyondFirewall => 10,
+                A::SenderOutputRule { .. } => 11,
+                A::LocalSecuritySoftware => 12,
+                A::FindRejectRule { .. } => 13,
+                A::AllowBeforeRule => 14,
+                A::KubeProxyNoEndpoints => 15,
+                A::FindPortForward { .. } => 16,
+                A::BackendUp => 17,
+                A::RouteGet { .. } => 18,
+                A::NeighbourCheck => 19,
+                A::TracePath => 20,
+                A::CheckMtu => 21,
+                A::LocalFirewall => 22,
+                A::DropOrBlackhole => 23,
+                A::LinuxBacklog => 24,
+                A::RunLive => 25,
+                A::FindDropRule => 26,
+                A::RouteGetAddress { .. } => 27,
+                A::ProhibitRoute { .. } => 28,
+                A::ProxyServiceDown => 29,
+                A::ProxyRules => 30,
+                A::Rebind { .. } => 31,
+                A::AcceptLoop => 32,
+                A::RouterRejectRule { .. } => 33,
+                A::FindForwardedBackend => 34,
+                A::InsideBackend => 35,
+                A::BackendEndpoints => 36,
+                A::UseInterface => 37,
+            })
+            .collect();
+        assert_eq!(covered.len(), 38);
+        let words = Explain::new("198.18.9.9".parse().expect("addr"), 443);
+        let mut j = Judgement {
+            verdict: crate::verdict::Verdict::Closed,
+            confidence: crate::verdict::Confidence::High,
+            cause: C::Closed,
+            rejecter: None,
+            target_hops: None,
+            rtt: None,
+            findings: Vec::new(),
+            advice: advice.clone(),
+        };
+        for cause in causes {
+            j.cause = cause;
+            let h = words.headline(&j);
+            assert!(h.starts_with("198.18.9.9 port 443"), "{h}");
+            assert!(h.len() > 30 && !h.contains('{'), "{h}");
+        }
+        assert_eq!(words.next_steps(&j).len(), advice.len());
+        assert_eq!(words.live(true).next_steps(&j).len(), advice.len() - 1);
+        for step in words.next_steps(&j) {
+            assert!(step.len() > 20 && !step.contains('{'), "{step}");
+        }
+    }
 }

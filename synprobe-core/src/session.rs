@@ -2099,6 +2099,36 @@ mod tests {
         );
     }
 
+    /// A live run's record in schema 2: the same judgement as data, the sentences only with `--explain`, and
+    /// a live run's words (no suggestion to run live).
+    #[test]
+    fn a_probe_record_in_schema_2() {
+        let r = run(81, 4, Rule::RejectRstAtRouter(2), SessionConfig::default());
+        let plain =
+            serde_json::to_value(crate::record::ProbeRecord::new(&r, false)).expect("serializes");
+        assert_eq!(plain["schema_version"], 2);
+        assert_eq!(plain["type"], "probe");
+        assert_eq!(plain["verdict"], "firewall-rst");
+        assert_eq!(plain["target_hops"], 4);
+        assert_eq!(
+            plain["evidence"][0],
+            serde_json::json!({"code": "ttl-walk-rst-at-router", "router": router(2), "hops": 2})
+        );
+        assert!(plain.get("headline").is_none() && plain.get("next_steps").is_none());
+        assert!(!plain.to_string().contains("\"observed\""));
+        let explained =
+            serde_json::to_value(crate::record::ProbeRecord::new(&r, true)).expect("serializes");
+        assert_eq!(explained["headline"], headline(&r));
+        assert_eq!(
+            explained["next_steps"],
+            serde_json::to_value(next_steps(&r)).expect("serializes")
+        );
+        assert!(explained["evidence"][0]["implies"]
+            .as_str()
+            .is_some_and(|s| s.contains("answers with a forged RST")));
+        assert!(!explained.to_string().contains("sudo synprobe"));
+    }
+
     #[test]
     fn a_forged_rst_at_the_first_hop_names_the_first_router() {
         let r = run(81, 4, Rule::RejectRstAtRouter(1), SessionConfig::default());
