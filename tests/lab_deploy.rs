@@ -53,7 +53,7 @@ fn addrs(lab: &Lab, v6: bool) -> Addrs {
 
 /// Probe `target` (an address or a name) on `ports` with extra arguments; the reports by (address, port).
 fn run(lab: &Lab, target: &str, ports: &str, extra: &[&str]) -> HashMap<(String, u16), Value> {
-    let mut args = vec![target, ports, "--json"];
+    let mut args = vec![target, ports, "--json", "--explain"];
     args.extend_from_slice(extra);
     let out = probe(lab, &args);
     let all = reports(&out);

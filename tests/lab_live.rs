@@ -163,6 +163,7 @@ fn matrix(v6: bool) {
             &target,
             "80-91",
             "--json",
+            "--explain",
             "-w",
             pcapng.to_str().expect("path"),
         ],
@@ -222,7 +223,7 @@ fn matrix(v6: bool) {
     assert_eq!(out.status.code(), Some(14), "stderr: {stderr}");
 
     // Routes: an `unreachable` and a `prohibit` route on r1.
-    let out = probe(&lab, &[&unreach.to_string(), "443", "--json"]);
+    let out = probe(&lab, &[&unreach.to_string(), "443", "--json", "--explain"]);
     let r = reports(&out);
     check(
         r.values().next().expect("a report"),
@@ -230,7 +231,7 @@ fn matrix(v6: bool) {
         Some((r1, 1, false)),
     );
     assert_eq!(out.status.code(), Some(13));
-    let out = probe(&lab, &[&prohibit.to_string(), "443", "--json"]);
+    let out = probe(&lab, &[&prohibit.to_string(), "443", "--json", "--explain"]);
     let r = reports(&out);
     check(
         r.values().next().expect("a report"),
@@ -426,7 +427,7 @@ fn loopback_names_and_our_own_rst() {
     let server: IpAddr = lab.server_v4().into();
     let _open = lab.listen(lab.server_ns(), server, OPEN);
     // Loopback inside the client's namespace: the kernel's own closed port.
-    let out = probe(&lab, &["127.0.0.1", "9", "--json"]);
+    let out = probe(&lab, &["127.0.0.1", "9", "--json", "--explain"]);
     let r = reports(&out);
     check(
         r.values().next().expect("report"),
@@ -442,8 +443,8 @@ fn loopback_names_and_our_own_rst() {
         lab.server_v6()
     );
     std::fs::write(etc.join("hosts"), hosts).expect("hosts file");
-    let both = probe(&lab, &["lab-server", "81", "--json"]);
-    let v4_only = probe(&lab, &["lab-server", "81", "--json", "-4"]);
+    let both = probe(&lab, &["lab-server", "81", "--json", "--explain"]);
+    let v4_only = probe(&lab, &["lab-server", "81", "--json", "--explain", "-4"]);
     let _ = std::fs::remove_dir_all(&etc);
     let r = reports(&both);
     assert_eq!(r.len(), 2, "both addresses of the name: {r:?}");
@@ -456,7 +457,7 @@ fn loopback_names_and_our_own_rst() {
         .keys()
         .all(|(t, _)| t.parse::<IpAddr>().is_ok_and(|a| a.is_ipv4())));
     // An open port: our kernel answers the unexpected SYN-ACK with its own RST, marked as ours in the trace.
-    let out = probe(&lab, &[&server.to_string(), "80", "--json"]);
+    let out = probe(&lab, &[&server.to_string(), "80", "--json", "--explain"]);
     let r = reports(&out);
     let open = r.values().next().expect("report");
     assert_eq!(open["verdict"], "open");
@@ -490,6 +491,7 @@ fn ctrl_c_leaves_a_complete_pcapng_and_a_partial_report() {
             &target,
             &DROP_ON_HOST.to_string(),
             "--json",
+            "--explain",
             "-w",
             file.to_str().expect("path"),
         ])

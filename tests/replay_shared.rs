@@ -291,7 +291,7 @@ fn ndpi_vmess_ipv6_syn_retransmitted_twice_then_answered() {
         (a.attempt.syn_count, a.judgement.verdict),
         (3, Verdict::Open)
     );
-    let rtt = a.judgement.rtt_ms.expect("rtt");
+    let rtt = a.judgement.rtt_ms().expect("rtt");
     assert!(
         (9.0..10.5).contains(&rtt),
         "measured from the last SYN: {rtt}"

@@ -306,15 +306,18 @@ fn format(c: &mut Criterion) {
     g.bench_function("json_attempt_synprobe_writer", |b| {
         b.iter(|| {
             buf.clear();
-            write_attempt_json(&mut buf, black_box(rst), t0, false);
+            write_attempt_json(&mut buf, black_box(rst), t0, false, false);
             buf.len()
         })
     });
     g.bench_function("json_attempt_serde", |b| {
         b.iter(|| {
             buf.clear();
-            serde_json::to_writer(&mut buf, &AttemptRecord::new(black_box(rst), t0, false))
-                .expect("serializes");
+            serde_json::to_writer(
+                &mut buf,
+                &AttemptRecord::new(black_box(rst), t0, false, false),
+            )
+            .expect("serializes");
             buf.len()
         })
     });

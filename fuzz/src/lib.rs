@@ -295,8 +295,10 @@ pub fn check_counts(engine: &Engine, reports: &[Report], pushed: u64) {
 pub fn render(reports: &[Report], t0: Timestamp) {
     let mut summary = Summary::default();
     for r in reports {
-        let record = AttemptRecord::new(r, t0, true);
-        assert!(serde_json::to_string(&record).is_ok());
+        for explain in [false, true] {
+            let record = AttemptRecord::new(r, t0, true, explain);
+            assert!(serde_json::to_string(&record).is_ok());
+        }
         let _ = attempt_lines(&r.attempt, t0);
         summary.add(r);
     }

@@ -110,6 +110,9 @@ struct ProbeArgs {
     /// JSON Lines: one object per address and port (schema in docs/json.md).
     #[arg(long)]
     json: bool,
+    /// With --json: add the sentences (headline, next steps, each finding's observed/implies) to the data.
+    #[arg(long)]
+    explain: bool,
     /// Print every packet sent and received, Wireshark style.
     #[arg(long)]
     trace: bool,
@@ -170,6 +173,9 @@ struct ReplayArgs {
     /// Write JSON Lines: one object per attempt, then one summary object (schema in docs/json.md).
     #[arg(long)]
     json: bool,
+    /// With --json: add the sentences (headline, next steps, each finding's observed/implies) to the data.
+    #[arg(long)]
+    explain: bool,
     /// Seconds to wait after an attempt's last SYN before calling it unanswered.
     #[arg(long, value_name = "SECS", default_value_t = 3.0, value_parser = parse_secs)]
     timeout: f64,

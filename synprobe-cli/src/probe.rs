@@ -8,7 +8,9 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
+use synprobe_core::explain::Explain;
 use synprobe_core::live::{drop_privileges, write_pcapng, Job, Prober, ProberConfig};
+use synprobe_core::record::ProbeRecord;
 use synprobe_core::session::{SessionConfig, TargetReport};
 use synprobe_core::{parse_ports, Duration, Error};
 
@@ -218,7 +220,8 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
     let palette = Palette::for_stdout(args.output.color);
     for r in &outcome.reports {
         if args.json {
-            serde_json::to_writer(&mut out, r).map_err(io::Error::other)?;
+            serde_json::to_writer(&mut out, &ProbeRecord::new(r, args.explain))
+                .map_err(io::Error::other)?;
             writeln!(out)?;
         } else {
             human(&mut out, r, args.trace, palette)?;
@@ -245,7 +248,7 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
     Ok(outcome
         .reports
         .iter()
-        .map(|r| exit::for_verdict(r.verdict))
+        .map(|r| exit::for_verdict(r.judgement.verdict))
         .max()
         .unwrap_or(exit::OK))
 }
@@ -280,6 +283,8 @@ fn give_to_invoking_user(file: &File) -> nix::Result<()> {
 }
 
 fn human(out: &mut impl Write, r: &TargetReport, trace: bool, palette: Palette) -> io::Result<()> {
+    let j = &r.judgement;
+    let words = Explain::of_target(r);
     let name = match &r.host {
         Some(h) => format!("{h} ({})", r.target),
         None => r.target.to_string(),
@@ -288,16 +293,17 @@ fn human(out: &mut impl Write, r: &TargetReport, trace: bool, palette: Palette) 
         out,
         "{} {} [{} confidence]",
         palette.heading(format_args!("{name} port {}:", r.port)),
-        palette.verdict(r.verdict, r.verdict),
-        r.confidence
+        palette.verdict(j.verdict, j.verdict),
+        j.confidence
     )?;
     let prefix = format!("{} port {}: ", r.target, r.port);
+    let headline = words.headline(j);
     writeln!(
         out,
         "  {}",
-        r.headline.strip_prefix(&prefix).unwrap_or(&r.headline)
+        headline.strip_prefix(&prefix).unwrap_or(&headline)
     )?;
-    if let Some(rej) = r.rejecter {
+    if let Some(rej) = j.rejecter {
         let hops = rej.hops.map_or("?".into(), |h| h.0.to_string());
         writeln!(
             out,
@@ -307,18 +313,21 @@ fn human(out: &mut impl Write, r: &TargetReport, trace: bool, palette: Palette) 
         )?;
     }
     let mut facts = Vec::new();
-    if let Some(h) = r.target_hops {
+    if let Some(h) = j.target_hops {
         facts.push(format!("target {h} hop(s) away"));
     }
-    if let Some(rtt) = r.rtt_ms {
+    if let Some(rtt) = j.rtt_ms() {
         facts.push(format!("rtt {rtt:.2} ms"));
     }
     facts.push(format!("{} packet(s) sent", r.probes_sent));
-    facts.push(format!("verdict after {:.1} ms", r.time_to_verdict_ms));
+    facts.push(format!(
+        "verdict after {:.1} ms",
+        r.time_to_verdict.as_millis_f64()
+    ));
     writeln!(out, "  {}", facts.join(", "))?;
     writeln!(out, "  {}", palette.heading("evidence:"))?;
-    for e in &r.evidence {
-        writeln!(out, "    - {}: {}", e.observed, e.implies)?;
+    for f in &j.findings {
+        writeln!(out, "    - {}: {}", words.observed(f), words.implies(f))?;
     }
     if !r.path.is_empty() {
         let hops: Vec<String> = r
@@ -332,7 +341,7 @@ fn human(out: &mut impl Write, r: &TargetReport, trace: bool, palette: Palette) 
         writeln!(out, "  path: {}", hops.join("  "))?;
     }
     writeln!(out, "  {}", palette.heading("next steps:"))?;
-    for s in &r.next_steps {
+    for s in words.next_steps(j) {
         writeln!(out, "    - {s}")?;
     }
     if trace {

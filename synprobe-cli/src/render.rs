@@ -5,6 +5,7 @@ use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::time::Instant;
 
 use synprobe_core::capture::{CaptureReader, Format};
+use synprobe_core::explain::Explain;
 use synprobe_core::matcher::MatchConfig;
 use synprobe_core::record::{write_attempt_json, AddrText, FileErrorRecord, SummaryRecord};
 use synprobe_core::trace::attempt_lines;
@@ -93,7 +94,14 @@ pub fn replay(args: &ReplayArgs) -> io::Result<u8> {
             summary.add(report);
             let t0 = stats.first_ts.unwrap_or_default();
             let r = if args.json {
-                json_line(&mut out, &mut json_buf, report, t0, args.trace)
+                json_line(
+                    &mut out,
+                    &mut json_buf,
+                    report,
+                    t0,
+                    args.trace,
+                    args.explain,
+                )
             } else {
                 if !header_done {
                     header_done = true;
@@ -217,9 +225,10 @@ fn json_line(
     r: &Report,
     t0: Timestamp,
     packets: bool,
+    explain: bool,
 ) -> io::Result<()> {
     buf.clear();
-    write_attempt_json(buf, r, t0, packets);
+    write_attempt_json(buf, r, t0, packets, explain);
     buf.push(b'\n');
     out.write_all(buf)
 }
@@ -265,7 +274,9 @@ fn human_line(
     let plain = word.len() + 3 + j.confidence.as_str().len();
     line.extend(std::iter::repeat_n(' ', 22usize.saturating_sub(plain)));
     line.push(' ');
-    line.push_str(j.evidence.first().map_or("", |e| e.observed.as_str()));
+    if let Some(f) = j.findings.first() {
+        line.push_str(&Explain::of_report(r).observed(f));
+    }
     match a.syn_count {
         0 => line.push_str(" [SYN not captured]"),
         1 => {}
@@ -304,15 +315,16 @@ fn endpoint(addr: std::net::IpAddr, port: u16) -> String {
 
 fn finding(out: &mut impl Write, r: &Report, palette: Palette) -> io::Result<()> {
     let j = &r.judgement;
+    let words = Explain::of_report(r);
     writeln!(
         out,
         "\n{} {} [{} confidence]",
         palette.verdict(j.verdict, "*"),
-        palette.heading(&j.headline),
+        palette.heading(words.headline(j)),
         j.confidence
     )?;
-    for e in &j.evidence {
-        writeln!(out, "    - {}: {}", e.observed, e.implies)?;
+    for f in &j.findings {
+        writeln!(out, "    - {}: {}", words.observed(f), words.implies(f))?;
     }
     if let Some(rej) = j.rejecter {
         let hops = rej.hops.map_or("unknown".to_string(), |h| h.0.to_string());
@@ -324,7 +336,7 @@ fn finding(out: &mut impl Write, r: &Report, palette: Palette) -> io::Result<()>
             rejecter_note(rej.kind)
         )?;
     }
-    for s in &j.next_steps {
+    for s in words.next_steps(j) {
         writeln!(out, "    next: {s}")?;
     }
     Ok(())
@@ -449,7 +461,10 @@ mod tests {
         let verdict = format!("{} ({})", j.verdict, j.confidence);
         let pad = 22usize.saturating_sub(verdict.chars().count());
         let (word, rest) = verdict.split_at(verdict.find(' ').unwrap_or(verdict.len()));
-        let why = j.evidence.first().map_or("", |e| e.observed.as_str());
+        let why = j
+            .findings
+            .first()
+            .map_or(String::new(), |f| Explain::of_report(r).observed(f));
         let retx = match a.syn_count {
             0 => " [SYN not captured]".to_string(),
             1 => String::new(),

@@ -101,7 +101,7 @@ fn the_bundled_demo_shows_every_verdict() {
 
 #[test]
 fn json_lines_follow_the_documented_schema() {
-    let o = run(&["replay", "--json", "--trace", &demo()]);
+    let o = run(&["replay", "--json", "--trace", "--explain", &demo()]);
     assert_eq!(o.status.code(), Some(0));
     let lines: Vec<serde_json::Value> = stdout(&o)
         .lines()
@@ -110,7 +110,7 @@ fn json_lines_follow_the_documented_schema() {
     let (summary, attempts) = lines.split_last().expect("a summary line");
     assert_eq!(attempts.len(), 8);
     for a in attempts {
-        assert_eq!(a["schema_version"], 1);
+        assert_eq!(a["schema_version"], 2);
         assert_eq!(a["type"], "attempt");
         for key in [
             "time",
@@ -149,8 +149,41 @@ fn json_lines_follow_the_documented_schema() {
     let host_rule = attempts.iter().find(|a| a["port"] == 81).expect("port 81");
     assert_eq!(host_rule["rejecter"]["is_target"], true);
     assert_eq!(host_rule["rejecter"]["hops"], host_rule["target_hops"]);
+
+    // Without --explain: the same records, findings as data and no sentences.
+    let o = run(&["replay", "--json", "--trace", &demo()]);
+    assert_eq!(o.status.code(), Some(0));
+    let plain: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is one JSON object"))
+        .collect();
+    assert_eq!(plain.len(), lines.len());
+    for (p, a) in plain.iter().zip(&lines) {
+        for key in ["headline", "next_steps"] {
+            assert!(p.get(key).is_none(), "{key} without --explain: {p}");
+        }
+        for (pe, ae) in p["evidence"]
+            .as_array()
+            .unwrap_or(&Vec::new())
+            .iter()
+            .zip(a["evidence"].as_array().unwrap_or(&Vec::new()))
+        {
+            assert!(pe.get("observed").is_none() && pe.get("implies").is_none());
+            let mut ae = ae.clone();
+            if let Some(o) = ae.as_object_mut() {
+                o.remove("observed");
+                o.remove("implies");
+            }
+            assert_eq!(pe, &ae, "the same finding, less the words");
+        }
+        assert_eq!(p["verdict"], a["verdict"]);
+    }
+    let fw = plain.iter().find(|a| a["port"] == 22).expect("port 22");
+    assert_eq!(fw["evidence"][0]["code"], "rst-closer-than-synack");
+    assert_eq!(fw["evidence"][0]["rst_hops"], 4);
+    assert_eq!(fw["evidence"][0]["host_hops"]["min"], 8);
     assert_eq!(summary["type"], "summary");
-    assert_eq!(summary["schema_version"], 1);
+    assert_eq!(summary["schema_version"], 2);
     assert_eq!(summary["attempts"], 8);
     assert_eq!(summary["totals"]["by_verdict"]["firewall-rst"], 2);
     assert_eq!(summary["error"], serde_json::Value::Null);
@@ -485,6 +518,19 @@ fn documented_fields(doc: &str, heading: &str) -> Vec<String> {
     fields
 }
 
+/// The fields `--explain` adds: `observed` and `implies` in each evidence item, the others in the record.
+fn assert_explained(what: &str, v: &serde_json::Value, fields: &[String]) {
+    for f in fields {
+        if f == "observed" || f == "implies" {
+            for e in v["evidence"].as_array().expect("evidence") {
+                assert!(e[f].is_string(), "{what}'s evidence lacks `{f}`: {v}");
+            }
+        } else {
+            assert!(v.get(f).is_some(), "{what} lacks the field `{f}`: {v}");
+        }
+    }
+}
+
 fn assert_fields(what: &str, v: &serde_json::Value, fields: &[String]) {
     for f in fields {
         assert!(
@@ -508,17 +554,17 @@ fn every_field_docs_json_lists_for_replay_is_present() {
     let row: serde_json::Value =
         serde_json::from_str(row_example).expect("the example row is JSON");
     let row_fields: Vec<String> = row.as_object().expect("object").keys().cloned().collect();
-    for key in [
-        "schema_version",
-        "type",
-        "evidence",
-        "next_steps",
-        "packets",
-        "closure",
-    ] {
+    let explain_fields = documented_fields(&doc, "### With `--explain`");
+    for key in ["schema_version", "type", "evidence", "packets", "closure"] {
         assert!(
             attempt_fields.iter().any(|f| f == key),
             "{key}: {attempt_fields:?}"
+        );
+    }
+    for key in ["headline", "next_steps", "observed", "implies"] {
+        assert!(
+            explain_fields.iter().any(|f| f == key),
+            "{key}: {explain_fields:?}"
         );
     }
     for key in ["file", "not_ip", "stray_icmp", "totals", "servers", "error"] {
@@ -532,7 +578,7 @@ fn every_field_docs_json_lists_for_replay_is_present() {
         "{packet_fields:?}"
     );
 
-    let o = run(&["replay", "--json", "--trace", &demo()]);
+    let o = run(&["replay", "--json", "--trace", "--explain", &demo()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let lines: Vec<serde_json::Value> = stdout(&o)
         .lines()
@@ -541,6 +587,7 @@ fn every_field_docs_json_lists_for_replay_is_present() {
     let (summary, attempts) = lines.split_last().expect("summary");
     for a in attempts {
         assert_fields("an attempt", a, &attempt_fields);
+        assert_explained("an attempt", a, &explain_fields);
         assert!(["timed-out", "end-of-input", "superseded", "evicted"]
             .contains(&a["closure"].as_str().expect("closure")));
         assert!(
@@ -640,7 +687,8 @@ fn every_field_docs_json_lists_for_live_probes_is_present_and_colour_works_live(
             "{key}: {probe_fields:?}"
         );
     }
-    let Some(o) = live_on_private_loopback("127.0.0.1 9 --json --color always") else {
+    let explain_fields = documented_fields(&doc, "### With `--explain`");
+    let Some(o) = live_on_private_loopback("127.0.0.1 9 --json --explain --color always") else {
         return;
     };
     assert_eq!(o.status.code(), Some(10), "closed: {}", stderr(&o));
@@ -648,7 +696,8 @@ fn every_field_docs_json_lists_for_live_probes_is_present_and_colour_works_live(
     assert!(!out.contains('\x1b'), "JSON is never coloured: {out}");
     let r: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
     assert_fields("a probe report", &r, &probe_fields);
-    assert_eq!(r["schema_version"], 1);
+    assert_explained("a probe report", &r, &explain_fields);
+    assert_eq!(r["schema_version"], 2);
     assert_eq!(r["type"], "probe");
     assert_eq!(r["host"], serde_json::Value::Null, "an address, not a name");
     assert_eq!(r["source"], "127.0.0.1");

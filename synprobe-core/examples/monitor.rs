@@ -20,6 +20,7 @@ use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use synprobe_core::explain::Explain;
 use synprobe_core::live::{drop_privileges, Job, Prober, ProberConfig};
 use synprobe_core::session::TargetReport;
 use synprobe_core::{Error, Verdict};
@@ -149,16 +150,19 @@ fn main() -> ExitCode {
             }
         };
         for r in &outcome.reports {
-            let before = last.insert((r.target, r.port), r.verdict);
-            if before != Some(r.verdict) {
+            let j = &r.judgement;
+            let before = last.insert((r.target, r.port), j.verdict);
+            if before != Some(j.verdict) {
+                // The verdict and the code of the deciding finding are data; the sentence is written for people.
                 println!(
-                    "{} {}  {} -> {} [{}]: {}",
+                    "{} {}  {} -> {} [{}] ({}): {}",
                     clock(),
                     name(r),
                     before.map_or("(new)", Verdict::as_str),
-                    r.verdict,
-                    r.confidence,
-                    r.headline
+                    j.verdict,
+                    j.confidence,
+                    j.findings.first().map_or("-", |f| f.code()),
+                    Explain::of_target(r).headline(j)
                 );
             }
         }

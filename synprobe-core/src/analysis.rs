@@ -7,80 +7,17 @@
 //! label 0, where a Linux stack's own RST echoes the TOS and carries a flow label. The [`Analyzer`] collects a
 //! baseline per server address from every attempt in the capture and judges each attempt against it.
 
-use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
-use std::fmt;
 use std::net::IpAddr;
 
+pub use crate::findings::TtlReading;
+use crate::findings::{Advice, Cause, Finding, HopRange, HostReplies, IcmpSender, InitialTtls};
 use crate::matcher::{ClosedAttempt, Spent};
 use crate::model::{Attempt, Closure, HopCount, Reply, ReplyKind};
-use crate::record::AddrText;
 use crate::time::Duration;
-use crate::verdict::{Confidence, Evidence, Judgement, Rejecter, RejecterKind, Verdict};
-
-/// `format!` into a string with room for a typical sentence from the start: judging writes several sentences per
-/// attempt, and growing each from the size of its literal parts cost a reallocation or two apiece.
-/// The string comes from this thread's pool when a recycled report left one there (see [`crate::pool`]).
-macro_rules! sentence {
-    ($($arg:tt)*) => {{
-        let mut s: String = crate::pool::take(|| String::with_capacity(128));
-        let _ = fmt::Write::write_fmt(&mut s, format_args!($($arg)*));
-        s
-    }};
-}
-
-/// A judgement's next steps, in a vector from this thread's pool when there is one.
-macro_rules! steps {
-    ($($step:expr),* $(,)?) => {{
-        let mut v: Vec<Cow<'static, str>> = crate::pool::take(|| Vec::with_capacity(4));
-        $(v.push($step);)*
-        v
-    }};
-}
+use crate::verdict::{Confidence, Judgement, Rejecter, RejecterKind, Verdict};
 
 type Hasher = foldhash::fast::RandomState;
-
-/// What a received TTL says about its sender.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TtlReading {
-    /// The TTL as received.
-    pub received: u8,
-    /// The sender's most likely initial TTL: the smallest common default (32, 64, 128, 255) not below it.
-    pub initial: u8,
-    /// The sender's distance: routers crossed plus one.
-    pub hops: HopCount,
-}
-
-impl TtlReading {
-    /// Read a received TTL / hop limit.
-    pub fn of(received: u8) -> Self {
-        let initial = match received {
-            0..=32 => 32,
-            33..=64 => 64,
-            65..=128 => 128,
-            _ => 255,
-        };
-        TtlReading {
-            received,
-            initial,
-            hops: HopCount((initial - received).saturating_add(1)),
-        }
-    }
-
-    /// "TTL 50 (initial 64, 15 hops away)", written where it is used (no string of its own).
-    fn describe(&self) -> impl fmt::Display + '_ {
-        DisplayWith(move |f: &mut fmt::Formatter<'_>| {
-            write!(
-                f,
-                "TTL {} (initial {}, {} hop{} away)",
-                self.received,
-                self.initial,
-                self.hops.0,
-                if self.hops.0 == 1 { "" } else { "s" }
-            )
-        })
-    }
-}
 
 /// Distances seen in one kind of reply from one address.
 #[derive(Debug, Clone, Copy, Default)]
@@ -88,20 +25,10 @@ struct HopSet {
     count: u32,
     min: u8,
     max: u8,
-    /// Bit per initial TTL: 32, 64, 128, 255.
-    initials: u8,
+    initials: InitialTtls,
     flow_nonzero: u32,
     flow_zero: u32,
     min_rtt: Option<Duration>,
-}
-
-fn initial_bit(initial: u8) -> u8 {
-    match initial {
-        32 => 1,
-        64 => 2,
-        128 => 4,
-        _ => 8,
-    }
 }
 
 impl HopSet {
@@ -114,7 +41,7 @@ impl HopSet {
             self.max = self.max.max(r.hops.0);
         }
         self.count = self.count.saturating_add(1);
-        self.initials |= initial_bit(r.initial);
+        self.initials.insert(r.initial);
         match flow_label {
             Some(0) => self.flow_zero += 1,
             Some(_) => self.flow_nonzero += 1,
@@ -125,25 +52,13 @@ impl HopSet {
         }
     }
     fn has_initial(&self, initial: u8) -> bool {
-        self.initials & initial_bit(initial) != 0
+        self.initials.contains(initial)
     }
-    fn describe_initials(&self) -> String {
-        let names: Vec<&str> = [(1u8, "32"), (2, "64"), (4, "128"), (8, "255")]
-            .iter()
-            .filter(|(bit, _)| self.initials & bit != 0)
-            .map(|(_, n)| *n)
-            .collect();
-        names.join("/")
-    }
-    /// "8" or "7-9", written where it is used.
-    fn describe_hops(&self) -> impl fmt::Display + '_ {
-        DisplayWith(move |f: &mut fmt::Formatter<'_>| {
-            if self.min == self.max {
-                write!(f, "{}", self.min)
-            } else {
-                write!(f, "{}-{}", self.min, self.max)
-            }
-        })
+    fn range(&self) -> HopRange {
+        HopRange {
+            min: HopCount(self.min),
+            max: HopCount(self.max),
+        }
     }
 }
 
@@ -306,8 +221,7 @@ pub struct AnalyzerConfig {
     /// How long (capture time) an RST attempt is held after it ends, so that later attempts to the same host (a
     /// SYN-ACK on another port, a TOS-marked SYN) can inform its verdict (default 10 s).
     pub lookahead: Duration,
-    /// The attempts are a live run's own probes (default false): next steps then never suggest a live run, and
-    /// an ICMP routing error about an address (a routing code from a router, or a `prohibit` route) is carried
+    /// The attempts are a live run's own probes (default false): an ICMP routing error about an address (a routing code from a router, or a `prohibit` route) is carried
     /// over to the unanswered attempts to every port of it, whose own errors the router's ICMP rate limit
     /// most likely withheld. (A capture of unrelated traffic is not read that way.)
     pub live: bool,
@@ -628,11 +542,11 @@ pub fn rtt_of(attempt: &Attempt, reply: &Reply) -> Option<Duration> {
 fn judge(a: &Attempt, b: &ServerBaseline, live: bool) -> Judgement {
     match a.decisive_reply() {
         Some(r) if r.kind == ReplyKind::SynAck => judge_open(a, r, b),
-        Some(r) if r.kind == ReplyKind::Rst => judge_rst(a, r, b, live),
+        Some(r) if r.kind == ReplyKind::Rst => judge_rst(a, r, b),
         Some(r) => judge_icmp(a, r, b),
         None => match b.route_error {
             Some(e) if live => judge_route_error(a, b, e),
-            _ => judge_silence(a, b, live),
+            _ => judge_silence(a, b),
         },
     }
 }
@@ -672,25 +586,18 @@ pub(crate) fn is_route_wide(
     code.is_routing() || (code.is_rejection() && before_forwarding)
 }
 
-/// "198.18.1.59 port 3306", written where it is used.
-fn port_desc(a: &Attempt) -> impl fmt::Display + '_ {
-    DisplayWith(move |f: &mut fmt::Formatter<'_>| {
-        write!(
-            f,
-            "{} port {}",
-            AddrText(a.probe.key.server),
-            a.probe.key.server_port.0
-        )
-    })
+/// A judgement's findings, starting with `first`, with room for the few more most judgements add.
+fn findings_list(first: Finding) -> Vec<Finding> {
+    let mut v = crate::pool::take(|| Vec::with_capacity(4));
+    v.push(first);
+    v
 }
 
-/// A value written by a closure.
-struct DisplayWith<F>(F);
-
-impl<F: Fn(&mut fmt::Formatter<'_>) -> fmt::Result> fmt::Display for DisplayWith<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        (self.0)(f)
-    }
+/// A judgement's next steps, in a vector from this thread's pool when there is one.
+fn advice_list(steps: &[Advice]) -> Vec<Advice> {
+    let mut v: Vec<Advice> = crate::pool::take(|| Vec::with_capacity(4));
+    v.extend_from_slice(steps);
+    v
 }
 
 fn judge_open(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
@@ -700,101 +607,66 @@ fn judge_open(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
         (b.echo.count > 0 && b.echo.has_initial(reading.initial) && reading.hops.0 > b.echo.max)
             .then_some(HopCount(b.echo.max));
     let rtt = rtt_of(a, r);
-    let mut evidence = evidence_list(Evidence::new(
-        "syn-ack",
-        sentence!(
-            "SYN-ACK from {} with {}",
-            AddrText(r.source()),
-            reading.describe()
-        ),
-        "the target's TCP stack accepted the connection: something listens on the port",
-    ));
+    let mut findings = findings_list(Finding::SynAck {
+        from: r.source(),
+        ttl: reading,
+    });
     if !r.exact {
-        evidence.push(Evidence::new(
-            "inexact-ack",
-            "the SYN-ACK does not acknowledge ISN+1",
-            "it may answer an earlier SYN on the same ports; treat with care",
-        ));
+        findings.push(Finding::InexactAck);
     }
     if let Some(h) = own {
-        evidence.push(Evidence::new(
-            "syn-ack-beyond-address",
-            sentence!(
-                "the SYN-ACK came from {} hop(s) away, the address's echo replies from {}",
-                reading.hops.0,
-                h.0
-            ),
-            "the address forwards the port (a port forward, DNAT, a load balancer) to a backend beyond it, and the backend accepted",
-        ));
+        findings.push(Finding::SynAckBeyondAddress {
+            synack_hops: reading.hops,
+            echo_hops: h,
+        });
     }
     if a.replies.iter().any(|x| x.kind == ReplyKind::Rst) {
-        evidence.push(Evidence::new(
-            "rst-and-syn-ack",
-            "an RST for the same SYN was seen as well",
-            "two devices answered: something on the path also resets this connection",
-        ));
+        findings.push(Finding::RstAndSynAck);
     }
     // A SYN proxy (netfilter SYNPROXY, a DDoS scrubber) answers every SYN itself, with a zero window, and
     // connects to the service only once the handshake completes: its SYN-ACK says nothing about the service.
     let proxy = r.seen.packet.tcp().is_some_and(|t| t.window == 0);
     if proxy {
-        evidence.push(Evidence::new(
-            "syn-ack-window-zero",
-            "the SYN-ACK advertises a receive window of 0",
-            "a SYN proxy answered (netfilter SYNPROXY answers with window 0; a host's own listener offers a window): the service behind it is not confirmed",
-        ));
+        findings.push(Finding::SynAckWindowZero);
     }
-    let (confidence, headline, next_steps) = if proxy {
+    let (confidence, cause, advice) = if proxy {
         (
             Confidence::Medium,
-            sentence!(
-                "{} is open at a SYN proxy: whether the service behind it accepts is not confirmed",
-                port_desc(a)
-            ),
-            steps![
-                "A full connection tells: `synprobe --connect` completes one, or `nc -vz HOST PORT` (a reset after the handshake means nothing listens behind the proxy)".into(),
-                "On the host: `iptables -S | grep SYNPROXY`, `nft list ruleset | grep synproxy`, and `ss -tlnp` for the service".into(),
-            ],
+            Cause::OpenAtSynProxy,
+            advice_list(&[Advice::ConnectThroughProxy, Advice::FindSynProxy]),
         )
     } else {
         (
-            if r.exact { Confidence::High } else { Confidence::Low },
-            sentence!("{} is open: the host accepted the connection", port_desc(a)),
-            steps![
-                "TCP is fine: if the client still fails, look above TCP (TLS, the application's logs, an HTTP proxy)"
-                    .into(),
-            ],
+            if r.exact {
+                Confidence::High
+            } else {
+                Confidence::Low
+            },
+            Cause::Open,
+            advice_list(&[Advice::LookAboveTcp]),
         )
     };
     Judgement {
         verdict: Verdict::Open,
         confidence: if r.exact { confidence } else { Confidence::Low },
-        headline,
+        cause,
         rejecter: None,
         target_hops: Some(own.unwrap_or(reading.hops)),
-        rtt_ms: rtt.map(Duration::as_millis_f64),
-        evidence,
-        next_steps,
+        rtt,
+        findings,
+        advice,
     }
 }
 
-fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline, live: bool) -> Judgement {
+fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
     let ip = &r.seen.packet.ip;
     let reading = TtlReading::of(ip.ttl);
     let rtt = rtt_of(a, r);
-    let mut evidence = evidence_list(Evidence::new(
-        "rst",
-        sentence!(
-            "RST from {} with {}{}",
-            AddrText(r.source()),
-            reading.describe(),
-            rtt.map_or(String::new(), |d| sentence!(
-                ", after {:.2} ms",
-                d.as_millis_f64()
-            ))
-        ),
-        "something refused the SYN with a TCP reset",
-    ));
+    let mut findings = findings_list(Finding::Rst {
+        from: r.source(),
+        ttl: reading,
+        after: rtt,
+    });
     // (confidence, same distance as the target?) of the strongest sign of forgery.
     let mut forged: Option<(Confidence, bool)> = None;
     let mut stack_signs = 0u32;
@@ -803,43 +675,29 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline, live: bool) -> Judgemen
     if b.synack.count > 0 {
         let s = &b.synack;
         if !s.has_initial(reading.initial) {
-            evidence.push(Evidence::new(
-                "rst-initial-ttl-differs",
-                sentence!(
-                    "the RST left its sender with TTL {}, the host's {} SYN-ACK(s) with TTL {}",
-                    reading.initial,
-                    s.count,
-                    s.describe_initials()
-                ),
-                "a different network stack sent the RST: not the host's own",
-            ));
+            findings.push(Finding::RstInitialTtlDiffers {
+                rst_initial: reading.initial,
+                host_replies: HostReplies::SynAcks,
+                host_initials: s.initials,
+                host_count: s.count,
+            });
             forged = Some((Confidence::High, false));
         } else if reading.hops.0 < s.min
             && b.echo.count > 0
             && b.echo.has_initial(reading.initial)
             && (b.echo.min..=b.echo.max).contains(&reading.hops.0)
         {
-            evidence.push(Evidence::new(
-                "rst-at-echo-distance",
-                sentence!(
-                    "the RST came from the address's own distance ({} hop(s), as its echo replies), its SYN-ACKs from {} hop(s)",
-                    reading.hops.0,
-                    s.describe_hops()
-                ),
-                "sent by the address's own host: the SYN-ACKs from farther come through port forwards to backends beyond it",
-            ));
+            findings.push(Finding::RstAtEchoDistance {
+                rst_hops: reading.hops,
+                synack_hops: s.range(),
+            });
             stack_signs += 1;
         } else if reading.hops.0 < s.min {
             let closer = s.min - reading.hops.0;
-            evidence.push(Evidence::new(
-                "rst-closer-than-synack",
-                sentence!(
-                    "the RST came from {} hop(s) away, the host's SYN-ACKs from {} hop(s)",
-                    reading.hops.0,
-                    s.describe_hops()
-                ),
-                sentence!("a device {closer} hop(s) closer than the host forged the RST"),
-            ));
+            findings.push(Finding::RstCloserThanSynack {
+                rst_hops: reading.hops,
+                host_hops: s.range(),
+            });
             let conf = if closer >= 2 {
                 Confidence::High
             } else {
@@ -847,34 +705,22 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline, live: bool) -> Judgemen
             };
             forged = Some((conf, false));
         } else if reading.hops.0 > s.max {
-            evidence.push(Evidence::new(
-                "rst-farther-than-synack",
-                sentence!(
-                    "the RST came from {} hop(s) away, farther than the host's SYN-ACKs ({} hop(s))",
-                    reading.hops.0,
-                    s.describe_hops()
-                ),
-                "the return path changed, or the RST crossed another path: distance cannot decide",
-            ));
+            findings.push(Finding::RstFartherThanSynack {
+                rst_hops: reading.hops,
+                host_hops: s.range(),
+            });
         } else {
-            evidence.push(Evidence::new(
-                "rst-same-distance",
-                sentence!(
-                    "same distance ({} hop(s)) and initial TTL as the host's {} SYN-ACK(s)",
-                    reading.hops.0,
-                    s.count
-                ),
-                "sent by the host itself: its TCP stack, or a firewall rule on the host",
-            ));
+            findings.push(Finding::RstSameDistance {
+                rst_hops: reading.hops,
+                synack_count: s.count,
+            });
             stack_signs += 1;
         }
         if let Some(0) = ip.flow_label {
             if s.flow_nonzero > 0 && forged.is_none() {
-                evidence.push(Evidence::new(
-                    "rst-flow-label-zero",
-                    "the RST has IPv6 flow label 0 while the host's SYN-ACKs carry flow labels",
-                    "netfilter's REJECT sends flow label 0; the host's own stack labels its packets",
-                ));
+                findings.push(Finding::RstFlowLabelZero {
+                    labelled: HostReplies::SynAcks,
+                });
                 forged = Some((Confidence::Medium, true));
             }
         }
@@ -885,27 +731,19 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline, live: bool) -> Judgemen
             .any(|c| c.initial != reading.initial && b.echo.has_initial(c.initial))
     {
         // The host's echo replies and its other RSTs agree on one initial TTL; this RST has another.
-        evidence.push(Evidence::new(
-            "rst-initial-ttl-differs",
-            sentence!(
-                "the RST left its sender with TTL {}, the host's echo replies and its other RSTs with TTL {}",
-                reading.initial,
-                b.echo.describe_initials()
-            ),
-            "a different network stack sent the RST: not the host's own",
-        ));
+        findings.push(Finding::RstInitialTtlDiffers {
+            rst_initial: reading.initial,
+            host_replies: HostReplies::EchoReplies,
+            host_initials: b.echo.initials,
+            host_count: b.echo.count,
+        });
         forged = Some((Confidence::High, false));
     } else if b.echo.count > 0 && b.echo.has_initial(reading.initial) && reading.hops.0 < b.echo.min
     {
-        evidence.push(Evidence::new(
-            "rst-closer-than-echo",
-            sentence!(
-                "the RST came from {} hop(s) away, the host's echo replies from {} hop(s)",
-                reading.hops.0,
-                b.echo.describe_hops()
-            ),
-            "a device closer than the host forged the RST",
-        ));
+        findings.push(Finding::RstCloserThanEcho {
+            rst_hops: reading.hops,
+            echo_hops: b.echo.range(),
+        });
         forged = Some((Confidence::Medium, false));
     } else if let Some(far) = b
         .rsts
@@ -915,14 +753,10 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline, live: bool) -> Judgemen
         .max()
     {
         if far > reading.hops.0 {
-            evidence.push(Evidence::new(
-                "rst-closer-than-other-rsts",
-                sentence!(
-                    "other RSTs from this address came from {far} hop(s) away, this one from {}",
-                    reading.hops.0
-                ),
-                "two devices answer for this address; the closer one is not the host",
-            ));
+            findings.push(Finding::RstCloserThanOtherRsts {
+                rst_hops: reading.hops,
+                other_hops: HopCount(far),
+            });
             forged = Some((Confidence::Medium, false));
             target_hops = target_hops.or(Some(HopCount(far)));
         } else {
@@ -933,11 +767,7 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline, live: bool) -> Judgemen
                 .sum::<u32>()
                 .saturating_sub(1);
             if others > 0 {
-                evidence.push(Evidence::new(
-                    "rst-consistent",
-                    sentence!("{others} other RST(s) from this address came from the same distance"),
-                    "consistent with the host's own stack, but no SYN-ACK to compare distances with",
-                ));
+                findings.push(Finding::RstConsistent { others });
             }
         }
     }
@@ -957,47 +787,30 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline, live: bool) -> Judgemen
                 .find(|p| p.port == port && p.hops == reading.hops.0)
             {
                 if p.zeroed > 0 && p.echoed == 0 && stack_echoes_elsewhere {
-                    evidence.push(Evidence::new(
-                        "port-tos-zero",
-                        sentence!(
-                            "a TOS-marked SYN to port {port} drew an RST with TOS 0, while the host's RSTs for other ports echo the TOS"
-                        ),
-                        "RSTs for this port come from a REJECT rule on the host, not from its stack",
-                    ));
+                    findings.push(Finding::PortTosZero { port });
                     if forged.is_none() {
                         forged = Some((Confidence::High, true));
                     }
                 } else if p.echoed > 0 && p.zeroed == 0 {
-                    evidence.push(Evidence::new(
-                        "port-tos-echoed",
-                        sentence!("a TOS-marked SYN to port {port} drew an RST that echoed the TOS"),
-                        "the host's own stack answers for this port: a netfilter REJECT rule sends TOS 0",
-                    ));
+                    findings.push(Finding::PortTosEchoed { port });
                     stack_signs += 1;
                 }
             }
         }
         TosBehaviour::Echoed => {
-            evidence.push(Evidence::new(
-                "rst-tos-echoed",
-                sentence!("the RST echoed the SYN's TOS 0x{:02x}", a.probe.tos),
-                "a Linux stack's own RST echoes the TOS; netfilter's REJECT sends 0",
-            ));
+            findings.push(Finding::RstTosEchoed {
+                syn_tos: a.probe.tos,
+            });
             stack_signs += 1;
         }
         TosBehaviour::Zeroed => {
             let stack_echoes = b.rsts.iter().any(|c| {
                 c.hops == reading.hops.0 && c.initial == reading.initial && c.tos_echoed > 0
             });
-            evidence.push(Evidence::new(
-                "rst-tos-zero",
-                sentence!("the RST has TOS 0 though the SYN carried 0x{:02x}", a.probe.tos),
-                if stack_echoes {
-                    "other RSTs from this host echo the TOS: this one came from a REJECT rule, not the stack"
-                } else {
-                    "netfilter's REJECT sends TOS 0 where a Linux stack echoes it (other systems may not echo)"
-                },
-            ));
+            findings.push(Finding::RstTosZero {
+                syn_tos: a.probe.tos,
+                others_echo: stack_echoes,
+            });
             // With no RST of the host's to compare: SYN-ACKs from the same distance with Linux's option layout
             // and initial TTL (64) show a Linux stack, which would have echoed the TOS.
             let linux_host = b.synack_linux > 0
@@ -1007,11 +820,7 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline, live: bool) -> Judgemen
             if stack_echoes && forged.is_none() {
                 forged = Some((Confidence::High, true));
             } else if linux_host && forged.is_none() {
-                evidence.push(Evidence::new(
-                    "rst-tos-zero-linux-host",
-                    "the host's SYN-ACKs come from the same distance with Linux's TCP option layout (MSS, SACK, timestamps packed)",
-                    "a Linux stack's own RST echoes the TOS: this RST came from a REJECT rule on the host",
-                ));
+                findings.push(Finding::RstTosZeroLinuxHost);
                 forged = Some((Confidence::Medium, true));
             }
         }
@@ -1022,48 +831,35 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline, live: bool) -> Judgemen
             c.hops == reading.hops.0 && c.initial == reading.initial && c.flow_nonzero > 0
         });
         if labelled {
-            evidence.push(Evidence::new(
-                "rst-flow-label-zero",
-                "the RST has IPv6 flow label 0 while other RSTs from this host carry flow labels",
-                "netfilter's REJECT sends flow label 0; the host's own stack labels its packets",
-            ));
+            findings.push(Finding::RstFlowLabelZero {
+                labelled: HostReplies::OtherRsts,
+            });
             forged = Some((Confidence::Medium, true));
         }
     }
     if let Some(label) = ip.flow_label {
         if label != 0 && forged.is_none() {
-            evidence.push(Evidence::new(
-                "rst-flow-label",
-                sentence!("the RST carries IPv6 flow label 0x{label:05x}"),
-                "netfilter's REJECT sends flow label 0: a stack sent this one",
-            ));
+            findings.push(Finding::RstFlowLabel { flow_label: label });
             stack_signs += 1;
         }
     }
     if !r.exact {
         let ack = r.seen.packet.tcp().map_or(0, |t| t.ack);
-        evidence.push(Evidence::new(
-            "rst-inexact-ack",
-            sentence!(
-                "the RST acknowledges {ack}, not the SYN's ISN+1 ({})",
-                a.probe.isn.expected_ack()
-            ),
-            "a stack answering this SYN acknowledges it exactly: this RST may be injected or stale",
-        ));
+        findings.push(Finding::RstInexactAck {
+            ack,
+            expected: a.probe.isn.expected_ack(),
+        });
     }
 
     let server = a.probe.key.server;
     match forged {
         Some((confidence, at_target)) => {
             // Consistency with other RSTs says nothing once one of them is shown to be forged.
-            evidence.retain(|e| e.code != "rst-consistent");
+            findings.retain(|f| !matches!(f, Finding::RstConsistent { .. }));
             // The observation that decided it goes first.
-            if let Some(i) = evidence
-                .iter()
-                .position(|e| FORGERY_CODES.contains(&e.code.as_ref()))
-            {
-                let decisive = evidence.remove(i);
-                evidence.insert(0, decisive);
+            if let Some(i) = findings.iter().position(Finding::shows_forgery) {
+                let decisive = findings.remove(i);
+                findings.insert(0, decisive);
             }
             let hops = if at_target {
                 target_hops.or(Some(reading.hops))
@@ -1073,23 +869,28 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline, live: bool) -> Judgemen
             let is_target =
                 at_target || r.source() == server && target_hops.is_some_and(|t| Some(t) == hops);
             let confidence = if r.exact { confidence } else { Confidence::Low };
-            let headline = if at_target {
-                sentence!(
-                    "{}: RST from a firewall rule on the host itself, not its TCP stack",
-                    port_desc(a)
+            let (cause, advice) = if at_target {
+                (
+                    Cause::RstRuleOnHost,
+                    advice_list(&[Advice::HostRejectRule, Advice::TestBeyondFirewall]),
                 )
             } else {
-                sentence!(
-                    "{}: RST forged by a firewall at hop {}{}, not by the host (it used the host's address)",
-                    port_desc(a),
-                    reading.hops.0,
-                    target_hops.map_or(String::new(), |t| sentence!(" in front of the host at hop {}", t.0))
+                (
+                    Cause::RstForgedOnPath {
+                        rst_hops: reading.hops,
+                        target_hops,
+                    },
+                    advice_list(&[
+                        Advice::PathRejectRule,
+                        Advice::CloudPolicies,
+                        Advice::TestBeyondFirewall,
+                    ]),
                 )
             };
             Judgement {
                 verdict: Verdict::FirewallRst,
                 confidence,
-                headline,
+                cause,
                 rejecter: Some(Rejecter {
                     addr: r.source(),
                     hops,
@@ -1101,9 +902,9 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline, live: bool) -> Judgemen
                     },
                 }),
                 target_hops,
-                rtt_ms: rtt.map(Duration::as_millis_f64),
-                evidence,
-                next_steps: firewall_rst_steps(a, at_target),
+                rtt,
+                findings,
+                advice,
             }
         }
         None => {
@@ -1115,34 +916,15 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline, live: bool) -> Judgemen
                 (false, _) => Confidence::Low,
             };
             if b.synack.count == 0 {
-                evidence.push(Evidence::new(
-                    "no-baseline",
-                    "no SYN-ACK from this address in the capture to compare the RST's distance with",
-                    if live {
-                        "read as the host's own RST; a firewall at the same distance or on the host would look alike"
-                    } else {
-                        "read as the host's own RST; a firewall at the same distance or on the host would look alike (run `sudo synprobe HOST PORT` to test it live)"
-                    },
-                ));
+                findings.push(Finding::NoBaseline);
             } else if stack_signs < 2 {
-                evidence.push(Evidence::new(
-                    "host-rule-possible",
-                    "no TOS- or flow-label test in this capture",
-                    if live {
-                        "a firewall rule on the host itself would look the same"
-                    } else {
-                        "a firewall rule on the host itself would look the same (run `sudo synprobe HOST PORT`: it sends a TOS-marked SYN to tell)"
-                    },
-                ));
+                findings.push(Finding::HostRulePossible);
             }
             let hops = target_hops.or(Some(reading.hops));
             Judgement {
                 verdict: Verdict::Closed,
                 confidence,
-                headline: sentence!(
-                    "{}: closed by the host's own TCP stack: nothing listens on that port and address",
-                    port_desc(a)
-                ),
+                cause: Cause::Closed,
                 rejecter: Some(Rejecter {
                     addr: r.source(),
                     hops,
@@ -1154,60 +936,17 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline, live: bool) -> Judgemen
                     },
                 }),
                 target_hops: hops,
-                rtt_ms: rtt.map(Duration::as_millis_f64),
-                evidence,
-                next_steps: closed_steps(a),
+                rtt,
+                findings,
+                advice: advice_list(&[
+                    Advice::CheckListener,
+                    Advice::ServiceStopped,
+                    Advice::LoopbackBind,
+                    Advice::WindowsBacklog,
+                ]),
             }
         }
     }
-}
-
-/// Evidence codes that show an RST was not sent by the target's stack.
-const FORGERY_CODES: [&str; 7] = [
-    "port-tos-zero",
-    "rst-initial-ttl-differs",
-    "rst-closer-than-synack",
-    "rst-closer-than-echo",
-    "rst-closer-than-other-rsts",
-    "rst-tos-zero",
-    "rst-flow-label-zero",
-];
-
-/// A judgement's evidence, starting with `first`, with room for the few more most judgements add.
-fn evidence_list(first: Evidence) -> Vec<Evidence> {
-    let mut v = crate::pool::take(|| Vec::with_capacity(4));
-    v.push(first);
-    v
-}
-
-fn closed_steps(a: &Attempt) -> Vec<Cow<'static, str>> {
-    let port = a.probe.key.server_port.0;
-    steps![
-        sentence!("On {}: `ss -tlnp 'sport = :{port}'` shows whether anything listens on port {port}", AddrText(a.probe.key.server)).into(),
-        "If the service is stopped: `systemctl status <service>`, then its logs (`journalctl -u <service>`)".into(),
-        sentence!(
-            "If it listens only on 127.0.0.1 or ::1 (`ss -tln` shows 127.0.0.1:{port}), bind it to 0.0.0.0/:: or the public address"
-        ).into(),
-        "On Windows a full listen backlog also answers RST (Linux drops the SYNs instead): check the service's accept loop".into(),
-    ]
-}
-
-fn firewall_rst_steps(a: &Attempt, at_target: bool) -> Vec<Cow<'static, str>> {
-    let port = a.probe.key.server_port.0;
-    let mut v: Vec<Cow<'static, str>> = crate::pool::take(|| Vec::with_capacity(3));
-    if at_target {
-        v.push(sentence!(
-            "On {}: look for a REJECT --reject-with tcp-reset rule for port {port}: `iptables -S | grep -i reject`, `nft list ruleset | grep -i reject`",
-            AddrText(a.probe.key.server)
-        ).into());
-    } else {
-        v.push(sentence!(
-            "On the device that sent the RST (see rejecter): look for a REJECT --reject-with tcp-reset rule for port {port} (`iptables -S`, `nft list ruleset`), or a firewall/IPS policy that resets connections"
-        ).into());
-        v.push("In a cloud: check security groups, network ACLs and load-balancer listeners on the path".into());
-    }
-    v.push("The service itself may be running fine: test from a host beyond the firewall".into());
-    v
 }
 
 fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
@@ -1216,7 +955,6 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
     let is_target = src == server;
     // An error from the client's own address: its own firewall (OUTPUT chain) refused the SYN before it left.
     let is_self = src == a.probe.key.client && !is_target;
-    let (src_text, server_text) = (AddrText(src), AddrText(server));
     let reading = TtlReading::of(r.seen.packet.ip.ttl);
     let rtt = rtt_of(a, r);
     let target_hops = b.target_hops();
@@ -1227,67 +965,56 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
     } else {
         Some(reading.hops)
     };
-    let who = if is_self {
-        sentence!("the sending host {src_text} itself")
+    let kind = if is_self {
+        RejecterKind::Sender
     } else if is_target {
-        sentence!("the target {src_text} itself")
+        RejecterKind::Target
     } else {
-        sentence!("{src_text} at hop {}", reading.hops.0)
+        RejecterKind::Router
     };
-    let mut evidence: Vec<Evidence> = crate::pool::take(|| Vec::with_capacity(4));
-    let quote_note = r
+    let by = IcmpSender {
+        addr: src,
+        kind,
+        hops: reading.hops,
+    };
+    let mut findings: Vec<Finding> = crate::pool::take(|| Vec::with_capacity(4));
+    let quote = r
         .seen
         .packet
         .icmp_error()
         .and_then(|e| e.quote)
         .filter(|q| q.ttl < a.probe.ttl.0)
-        .map(|q| {
-            let crossed = a.probe.ttl.0.saturating_sub(q.ttl);
-            let tcp_bytes = q.transport_bytes;
-            Evidence::new(
-                "icmp-quote",
-                sentence!(
-                    "it quotes our SYN (TTL {} left of {}, {tcp_bytes} bytes of TCP)",
-                    q.ttl,
-                    a.probe.ttl.0
-                ),
-                sentence!("the SYN had crossed about {crossed} router(s) when it was turned back"),
-            )
+        .map(|q| Finding::IcmpQuote {
+            quoted_ttl: q.ttl,
+            sent_ttl: a.probe.ttl.0,
+            tcp_bytes: q.transport_bytes,
         });
-    let (verdict, confidence, headline, mut steps) = match r.kind {
+    let (verdict, confidence, cause, mut advice) = match r.kind {
         ReplyKind::Unreachable(code) => {
-            let text = code.description();
-            evidence.push(Evidence::new(
-                "icmp-unreachable",
-                sentence!(
-                    "ICMP destination unreachable ({text}) from {who}, {}",
-                    reading.describe()
-                ),
-                match code.linux_source() {
-                    Some(src) => sentence!("typically produced by {src}"),
-                    None => "the packet could not be delivered".to_string(),
-                },
-            ));
+            findings.push(Finding::IcmpUnreachable {
+                icmp_code: code,
+                from: src,
+                from_kind: kind,
+                ttl: reading,
+            });
             if code.is_rejection() && is_self {
                 (
                     Verdict::IcmpRejected,
                     Confidence::High,
-                    sentence!(
-                        "{}: rejected by a firewall rule on the sending host {src_text} itself (ICMP {text}); the SYN never left it",
-                        port_desc(a)
-                    ),
-                    steps![
-                        sentence!("On {src_text}: look for a REJECT rule in the OUTPUT chain: `iptables -S OUTPUT`, `ip6tables -S OUTPUT`, `nft list ruleset`").into(),
-                        "Local security software (a host firewall, a container or VPN policy) can install such rules".into(),
-                    ],
+                    Cause::RejectedBySender {
+                        addr: src,
+                        icmp_code: code,
+                    },
+                    advice_list(&[
+                        Advice::SenderOutputRule { addr: src },
+                        Advice::LocalSecuritySoftware,
+                    ]),
                 )
             } else if code.is_rejection() {
-                let mut steps = steps![
-                    sentence!(
-                        "On {src_text}: find the REJECT rule (`iptables -S | grep REJECT`, `ip6tables -S`, `nft list ruleset`) or a `prohibit` route (`ip route show type prohibit`)"
-                    ).into(),
-                    "A REJECT rule answers at once; if the port must be reachable, allow it before that rule".into(),
-                ];
+                let mut advice = advice_list(&[
+                    Advice::FindRejectRule { addr: src },
+                    Advice::AllowBeforeRule,
+                ]);
                 if is_target
                     && matches!(
                         code,
@@ -1296,13 +1023,16 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
                     )
                 {
                     // A TCP stack never answers port unreachable: a rule did, and kube-proxy's is a common one.
-                    steps.push("Kubernetes: kube-proxy rejects a Service's port this way while it has no ready endpoint: `kubectl get endpoints -A | grep '<none>'`, then the pods' readiness".into());
+                    advice.push(Advice::KubeProxyNoEndpoints);
                 }
                 (
                     Verdict::IcmpRejected,
                     Confidence::High,
-                    sentence!("{}: rejected by {who} with ICMP {text}", port_desc(a)),
-                    steps,
+                    Cause::Rejected {
+                        by,
+                        icmp_code: code,
+                    },
+                    advice,
                 )
             } else if is_target {
                 // A host does not call itself unreachable: it tried to forward the SYN (a port forward, DNAT) to a
@@ -1310,41 +1040,32 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
                 (
                     Verdict::Unreachable,
                     Confidence::High,
-                    sentence!(
-                        "{}: {who} forwards the port to a backend that does not answer ({text}): a port forward to a stopped container or a gone backend",
-                        port_desc(a)
-                    ),
-                    steps![
-                        sentence!("On {src_text}: find where the port is forwarded: `iptables -t nat -S | grep -- '--dport {}'`, `nft list ruleset | grep dnat`, `docker ps -a`", a.probe.key.server_port.0).into(),
-                        "Is the backend up? `ip neigh` on the target shows FAILED for its address; restart the container, or remove the stale rule".into(),
-                    ],
+                    Cause::ForwardedBackendGone {
+                        by,
+                        icmp_code: code,
+                    },
+                    advice_list(&[Advice::FindPortForward { addr: src }, Advice::BackendUp]),
                 )
             } else {
                 (
                     Verdict::Unreachable,
                     Confidence::High,
-                    sentence!("{}: unreachable, {who} reports {text}", port_desc(a)),
-                    steps![
-                        sentence!("On {src_text}: `ip route get {server_text}` shows which route (or `unreachable` route) applies").into(),
-                        sentence!("If the route is right: is {server_text} up, and does it answer ARP/neighbour discovery (`ip neigh`) on its link?").into(),
-                    ],
+                    Cause::Unreachable {
+                        by,
+                        icmp_code: code,
+                    },
+                    advice_list(&[Advice::RouteGet { addr: src }, Advice::NeighbourCheck]),
                 )
             }
         }
         ReplyKind::TimeExceeded => {
             let deliberate = a.probe.ttl.0 < 30;
-            evidence.push(Evidence::new(
-                "time-exceeded",
-                sentence!("ICMP time exceeded from {who}, {}", reading.describe()),
-                if deliberate {
-                    sentence!(
-                        "the SYN was sent with TTL {}: a deliberate TTL-limited probe (traceroute), not a verdict on the port",
-                        a.probe.ttl.0
-                    )
-                } else {
-                    "the SYN's TTL ran out before the target: a routing loop".to_string()
-                },
-            ));
+            findings.push(Finding::TimeExceeded {
+                from: src,
+                from_kind: kind,
+                ttl: reading,
+                sent_ttl: a.probe.ttl.0,
+            });
             (
                 Verdict::Unreachable,
                 if deliberate {
@@ -1352,157 +1073,100 @@ fn judge_icmp(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
                 } else {
                     Confidence::Medium
                 },
-                sentence!("{}: the SYN expired in transit at {who}", port_desc(a)),
-                steps![sentence!(
-                    "Trace the path (`mtr -T -P {} {server_text}`) and look for a loop",
-                    a.probe.key.server_port.0
-                )
-                .into()],
+                Cause::Expired { at: by },
+                advice_list(&[Advice::TracePath]),
             )
         }
         _ => {
             let e = r.seen.packet.icmp_error();
-            evidence.push(Evidence::new(
-                "icmp-error",
-                sentence!(
-                    "ICMP error type {} code {} from {who}",
-                    e.map_or(0, |e| e.icmp_type),
-                    e.map_or(0, |e| e.code)
-                ),
-                "the SYN could not be delivered as sent",
-            ));
+            findings.push(Finding::IcmpError {
+                icmp_type: e.map_or(0, |e| e.icmp_type),
+                icmp_code: e.map_or(0, |e| e.code),
+                from: src,
+                from_kind: kind,
+                ttl: reading,
+            });
             (
                 Verdict::Unreachable,
                 Confidence::Low,
-                sentence!(
-                    "{}: an ICMP error from {who} turned the SYN back",
-                    port_desc(a)
-                ),
-                steps![sentence!("Check the path MTU and routing towards {server_text}").into()],
+                Cause::IcmpError { by },
+                advice_list(&[Advice::CheckMtu]),
             )
         }
     };
-    if let Some(q) = quote_note {
-        evidence.push(q);
+    if let Some(q) = quote {
+        findings.push(q);
     }
     if a.syn_count == 0 {
-        evidence.push(Evidence::new(
-            "syn-not-captured",
-            "the SYN itself is not in the capture",
-            "the attempt was rebuilt from the SYN quoted in the ICMP error",
-        ));
+        findings.push(Finding::SynNotCaptured);
     }
     let confidence = if r.exact {
         confidence
     } else {
-        evidence.push(Evidence::new(
-            "icmp-inexact-quote",
-            "the ICMP error quotes another sequence number than the SYN's",
-            "it may concern an earlier SYN on the same ports",
-        ));
+        findings.push(Finding::IcmpInexactQuote);
         Confidence::Low
     };
     if verdict == Verdict::IcmpRejected && !is_target && server.is_loopback() {
-        steps.push("The target is local: the rule is in this host's own firewall".into());
+        advice.push(Advice::LocalFirewall);
     }
     Judgement {
         verdict,
         confidence,
-        headline,
+        cause,
         rejecter: Some(Rejecter {
             addr: src,
             hops,
             is_target,
-            kind: if is_self {
-                RejecterKind::Sender
-            } else if is_target {
-                RejecterKind::Target
-            } else {
-                RejecterKind::Router
-            },
+            kind,
         }),
         target_hops,
-        rtt_ms: rtt.map(Duration::as_millis_f64),
-        evidence,
-        next_steps: steps,
+        rtt,
+        findings,
+        advice,
     }
 }
 
-fn judge_silence(a: &Attempt, b: &ServerBaseline, live: bool) -> Judgement {
+fn judge_silence(a: &Attempt, b: &ServerBaseline) -> Judgement {
     let waited = a.closed_at.since(a.last_syn);
     let span = a.last_syn.since(a.probe.ts);
-    let mut evidence = evidence_list(Evidence::new(
-        "silence",
-        sentence!(
-            "{} SYN(s) over {:.1} s, no reply within {:.1} s of the last",
-            a.syn_count,
-            span.as_secs_f64(),
-            waited.as_secs_f64()
-        ),
-        "something dropped the SYNs or the replies without a word",
-    ));
+    let mut findings = findings_list(Finding::Silence {
+        syns: a.syn_count,
+        span,
+        waited,
+    });
     let mut confidence = if a.syn_count >= 2 {
         Confidence::Medium
     } else {
         Confidence::Low
     };
     if let Some(h) = b.target_hops() {
-        evidence.push(Evidence::new(
-            "host-answers-elsewhere",
-            sentence!(
-                "the host answered other SYNs in this capture ({} hop(s) away)",
-                h.0
-            ),
-            "the host is up and reachable: a DROP rule filters this port",
-        ));
+        findings.push(Finding::HostAnswersElsewhere { host_hops: h });
         if a.syn_count >= 2 {
             confidence = Confidence::High;
         }
     }
     if a.closure == Closure::EndOfInput {
-        evidence.push(Evidence::new(
-            "capture-ended",
-            sentence!(
-                "the capture ended {:.1} s after the last SYN",
-                waited.as_secs_f64()
-            ),
-            "a late reply may simply not have been captured",
-        ));
+        findings.push(Finding::CaptureEnded { waited });
         confidence = Confidence::Low;
     }
     if a.closure == Closure::Evicted {
-        evidence.push(Evidence::new(
-            "evicted",
-            "the attempt was evicted early because too many were in flight",
-            "a reply may have come after it was judged",
-        ));
+        findings.push(Finding::Evicted);
         confidence = Confidence::Low;
-    }
-    let mut next_steps = steps![
-        "A DROP rule, a blackhole route, or a host that is down behind a router that sends no ICMP".into(),
-        "On a Linux host, a full listen backlog drops SYNs silently too: `nstat -az TcpExtListenOverflows TcpExtListenDrops`, and Recv-Q against Send-Q in `ss -tln`".into(),
-        "On the suspected firewall: `iptables -S | grep DROP`, `nft list ruleset | grep drop`; in a cloud, security groups and NACLs".into(),
-    ];
-    if !live {
-        next_steps.insert(
-            2,
-            sentence!(
-                "Run `sudo synprobe {} {}` live: its TTL walk shows after which hop the SYNs vanish",
-                AddrText(a.probe.key.server),
-                a.probe.key.server_port.0
-            )
-            .into(),
-        );
     }
     Judgement {
         verdict: Verdict::Filtered,
         confidence,
-        headline: sentence!("{}: filtered, every SYN went unanswered", port_desc(a)),
+        cause: Cause::Filtered,
         rejecter: None,
         target_hops: b.target_hops(),
-        rtt_ms: None,
-        evidence,
-        next_steps,
+        rtt: None,
+        findings,
+        advice: advice_list(&[
+            Advice::DropOrBlackhole,
+            Advice::LinuxBacklog,
+            Advice::RunLive,
+            Advice::FindDropRule,
+        ]),
     }
 }
 
@@ -1510,34 +1174,23 @@ fn judge_silence(a: &Attempt, b: &ServerBaseline, live: bool) -> Judgement {
 /// the error applies to it too; its own SYNs most likely met the router's ICMP rate limit.
 fn judge_route_error(a: &Attempt, b: &ServerBaseline, e: RouteError) -> Judgement {
     let reading = TtlReading::of(e.ttl);
-    let (from, server) = (AddrText(e.from), AddrText(a.probe.key.server));
-    let text = e.code.description();
     let rejection = e.code.is_rejection();
-    let mut evidence = evidence_list(Evidence::new(
-        "route-error-for-address",
-        sentence!(
-            "ICMP destination unreachable ({text}) from {from} at hop {} about {server}, for a SYN to port {}",
-            reading.hops.0,
-            e.port
-        ),
-        "a routing error concerns the whole address: every port of it is affected",
-    ));
-    evidence.push(Evidence::new(
-        "silence-rate-limited",
-        sentence!(
-            "{} SYN(s) to this port drew no answer of their own",
-            a.syn_count
-        ),
-        "routers send ICMP errors to one destination from a small token bucket (a burst, then about one a second): these were most likely not sent for that reason",
-    ));
-    let mut steps = steps![
-        sentence!("On {from}: `ip route get {server}` shows which route (or `unreachable`/`prohibit` route) applies").into(),
-    ];
-    if rejection {
-        steps.push(sentence!("A `prohibit` route or a policy on {from} refuses every packet to {server}: `ip route show type prohibit`, `ip rule`").into());
-    } else {
-        steps.push(sentence!("If the route is right: is {server} up, and does it answer ARP/neighbour discovery (`ip neigh`) on its link?").into());
-    }
+    let mut findings = findings_list(Finding::RouteErrorForAddress {
+        icmp_code: e.code,
+        from: e.from,
+        hops: reading.hops,
+        target: a.probe.key.server,
+        port: e.port,
+    });
+    findings.push(Finding::SilenceRateLimited { syns: a.syn_count });
+    let advice = advice_list(&[
+        Advice::RouteGetAddress { addr: e.from },
+        if rejection {
+            Advice::ProhibitRoute { addr: e.from }
+        } else {
+            Advice::NeighbourCheck
+        },
+    ]);
     Judgement {
         verdict: if rejection {
             Verdict::IcmpRejected
@@ -1545,12 +1198,11 @@ fn judge_route_error(a: &Attempt, b: &ServerBaseline, e: RouteError) -> Judgemen
             Verdict::Unreachable
         },
         confidence: Confidence::Medium,
-        headline: sentence!(
-            "{}: {} by {from} at hop {} ({text}), which answered for another port of the address",
-            port_desc(a),
-            if rejection { "rejected" } else { "unreachable" },
-            reading.hops.0
-        ),
+        cause: Cause::RouteError {
+            from: e.from,
+            hops: reading.hops,
+            icmp_code: e.code,
+        },
         rejecter: Some(Rejecter {
             addr: e.from,
             hops: Some(reading.hops),
@@ -1558,9 +1210,9 @@ fn judge_route_error(a: &Attempt, b: &ServerBaseline, e: RouteError) -> Judgemen
             kind: RejecterKind::Router,
         }),
         target_hops: b.target_hops(),
-        rtt_ms: None,
-        evidence,
-        next_steps: steps,
+        rtt: None,
+        findings,
+        advice,
     }
 }
 
@@ -1568,6 +1220,7 @@ fn judge_route_error(a: &Attempt, b: &ServerBaseline, e: RouteError) -> Judgemen
 mod tests {
     use super::*;
     use crate::build::{icmp_error, IpSpec, QuoteLen, TcpSpec, Timeline};
+    use crate::explain::Explain;
     use crate::{EngineConfig, Report};
 
     const C4: &str = "198.18.0.2";
@@ -1655,11 +1308,13 @@ mod tests {
             (addr(S4), Some(HopCount(4)), false)
         );
         assert_eq!(j.target_hops, Some(HopCount(8)));
-        assert_eq!(j.evidence[0].code, "rst-closer-than-synack");
+        assert_eq!(j.findings[0].code(), "rst-closer-than-synack");
         assert!(
-            j.evidence[0].implies.contains("4 hop(s) closer"),
+            Explain::new(addr(S4), 81)
+                .implies(&j.findings[0])
+                .contains("4 hop(s) closer"),
             "{:?}",
-            j.evidence[0]
+            j.findings[0]
         );
         assert_eq!(for_port(&reports, 443).judgement.verdict, Verdict::Open);
     }
@@ -1691,9 +1346,9 @@ mod tests {
             (Verdict::Closed, Confidence::Medium)
         );
         assert!(plain
-            .evidence
+            .findings
             .iter()
-            .any(|e| e.code == "host-rule-possible"));
+            .any(|e| e.code() == "host-rule-possible"));
         let echoed = &for_port(&reports, 82).judgement;
         assert_eq!(
             (echoed.verdict, echoed.confidence),
@@ -1738,7 +1393,7 @@ mod tests {
         assert!(rej.is_target);
         assert_eq!(rej.hops, j.target_hops);
         assert_eq!(rej.hops, Some(HopCount(3)));
-        assert_eq!(j.evidence[0].code, "rst-tos-zero");
+        assert_eq!(j.findings[0].code(), "rst-tos-zero");
         assert_eq!(for_port(&reports, 81).judgement.verdict, Verdict::Closed);
     }
 
@@ -1821,15 +1476,15 @@ mod tests {
             (j.verdict, j.confidence),
             (Verdict::FirewallRst, Confidence::Medium),
             "{:#?}",
-            j.evidence
+            j.findings
         );
         assert!(j
             .rejecter
             .is_some_and(|r| r.is_target && r.kind == RejecterKind::Target));
         assert!(j
-            .evidence
+            .findings
             .iter()
-            .any(|e| e.code == "rst-tos-zero-linux-host"));
+            .any(|e| e.code() == "rst-tos-zero-linux-host"));
     }
 
     #[test]
@@ -1851,7 +1506,7 @@ mod tests {
             (j.verdict, j.confidence),
             (Verdict::FirewallRst, Confidence::High)
         );
-        assert_eq!(j.evidence[0].code, "rst-initial-ttl-differs");
+        assert_eq!(j.findings[0].code(), "rst-initial-ttl-differs");
     }
 
     #[test]
@@ -1876,7 +1531,7 @@ mod tests {
             (j.verdict, j.confidence),
             (Verdict::FirewallRst, Confidence::High),
             "{:#?}",
-            j.evidence
+            j.findings
         );
         assert_eq!(j.rejecter.expect("rejecter").hops, Some(HopCount(4)));
         assert_eq!(
@@ -1916,7 +1571,7 @@ mod tests {
             (j.verdict, j.confidence),
             (Verdict::Closed, Confidence::Low)
         );
-        assert!(j.evidence.iter().any(|e| e.code == "no-baseline"));
+        assert!(j.findings.iter().any(|e| e.code() == "no-baseline"));
     }
 
     #[test]
@@ -1991,13 +1646,13 @@ mod tests {
             (rej.addr, rej.hops, rej.is_target),
             (addr("198.18.1.1"), Some(HopCount(2)), false)
         );
-        assert!(j
-            .headline
+        assert!(Explain::new(addr(S4), 443)
+            .headline(&j)
             .contains("Communication administratively filtered"));
         assert!(j
-            .evidence
+            .findings
             .iter()
-            .any(|e| e.code == "icmp-quote" && e.observed.contains("8 bytes")));
+            .any(|e| matches!(e, Finding::IcmpQuote { tcp_bytes: 8, .. })));
     }
 
     #[test]
@@ -2064,7 +1719,7 @@ mod tests {
             (lone.verdict, lone.confidence),
             (Verdict::Filtered, Confidence::Low)
         );
-        assert!(lone.evidence.iter().any(|e| e.code == "capture-ended"));
+        assert!(lone.findings.iter().any(|e| e.code() == "capture-ended"));
     }
 
     #[test]

@@ -173,12 +173,13 @@ impl Front {
 /// for (ts, bytes) in &frames {
 ///     engine.push_frame(LinkType::ETHERNET, *ts, bytes, bytes.len() as u32);
 ///     while let Some(report) = engine.pop_report() {
-///         println!("{}", report.judgement.headline);
+///         println!("{} {:?}", report.judgement.verdict, report.judgement.findings);
 ///     }
 /// }
 /// engine.finish();
 /// while let Some(report) = engine.pop_report() {
-///     println!("{}", report.judgement.headline);
+///     let words = synprobe_core::explain::Explain::of_report(&report);
+///     println!("{}", words.headline(&report.judgement));
 /// }
 /// ```
 pub struct Engine {

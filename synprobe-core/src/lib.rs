@@ -2,7 +2,8 @@
 //!
 //! "Connection refused": who refused, and why? synprobe-core answers from the packets themselves. It parses
 //! frames, groups SYNs into connection attempts, matches every reply (SYN-ACK, RST, ICMP/ICMPv6 unreachable,
-//! time exceeded, silence) to its attempt, and judges each attempt with evidence:
+//! time exceeded, silence) to its attempt, and judges each attempt with evidence: typed [`Finding`]s that carry
+//! their numbers, put into words for people by [`explain`]:
 //!
 //! | verdict | meaning |
 //! |---|---|
@@ -26,7 +27,8 @@
 //!
 //! ```
 //! use synprobe_core::build::{IpSpec, TcpSpec, Timeline};
-//! use synprobe_core::{Engine, EngineConfig, LinkType, Verdict};
+//! use synprobe_core::explain::Explain;
+//! use synprobe_core::{Engine, EngineConfig, Finding, HopCount, LinkType, Verdict};
 //!
 //! # fn main() -> Result<(), synprobe_core::Error> {
 //! let client = "198.18.0.2".parse().expect("an address");
@@ -67,9 +69,15 @@
 //! let rejecter = refused.rejecter.expect("who sent the RST");
 //! assert_eq!(rejecter.hops.map(|h| h.0), Some(4));
 //! assert!(!rejecter.is_target);
-//! println!("{}", refused.headline);
-//! for e in &refused.evidence {
-//!     println!("  {}: {}", e.observed, e.implies);
+//! // The findings are data, with their numbers; `explain` writes the words.
+//! assert!(matches!(
+//!     refused.findings[0],
+//!     Finding::RstCloserThanSynack { rst_hops: HopCount(4), .. }
+//! ));
+//! let words = Explain::new(server, 22);
+//! println!("{}", words.headline(refused));
+//! for f in &refused.findings {
+//!     println!("  {}: {}: {}", f.code(), words.observed(f), words.implies(f));
 //! }
 //!
 //! // `Timeline::judge` does the same in one call.
@@ -82,6 +90,7 @@
 //!
 //! ```no_run
 //! use std::path::Path;
+//! use synprobe_core::explain::Explain;
 //! use synprobe_core::{capture::CaptureReader, replay, ReplayOptions};
 //!
 //! # fn main() -> Result<(), synprobe_core::Error> {
@@ -89,7 +98,10 @@
 //! let (stats, damage) = replay(
 //!     &mut reader,
 //!     &ReplayOptions::default(),
-//!     |report, _| println!("{}: {}", report.judgement.verdict, report.judgement.headline),
+//!     |report, _| {
+//!         let words = Explain::of_report(report);
+//!         println!("{}: {}", report.judgement.verdict, words.headline(&report.judgement))
+//!     },
 //!     |_bytes| {},
 //! )?;
 //! println!("{} frames, {} attempts", stats.frames.frames, stats.matching.attempts);
@@ -115,6 +127,8 @@ pub mod build;
 pub mod capture;
 mod engine;
 mod error;
+pub mod explain;
+pub mod findings;
 mod hint;
 pub mod host;
 #[cfg(test)]
@@ -136,6 +150,7 @@ pub mod wire;
 pub use capture::LinkType;
 pub use engine::{Engine, EngineConfig, FrameStats, Report};
 pub use error::{Error, Result};
+pub use findings::{Advice, Cause, Finding};
 pub use model::{
     Attempt, Closure, FlowKey, FrameRole, HopCount, Isn, Observed, Port, Probe, Reply, ReplyKind,
     Ttl,
@@ -144,5 +159,5 @@ pub use ports::{parse_ports, PortListError, MAX_PORTS};
 pub use replay::{replay, replay_parallel, BpfFilter, ReplayOptions, ReplayStats};
 pub use summary::{Summary, SummaryRow};
 pub use time::{Duration, Timestamp};
-pub use verdict::{Confidence, Evidence, Judgement, Rejecter, RejecterKind, Verdict};
+pub use verdict::{Confidence, Judgement, Rejecter, RejecterKind, Verdict};
 pub use wire::{parse_frame, Packet, ParseError};

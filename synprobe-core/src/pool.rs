@@ -1,19 +1,18 @@
 //! Per-thread pools of the strings and vectors a report is built from.
 //!
-//! Judging an attempt builds a handful of small strings and vectors (the headline, each observation, the lists
-//! of evidence and next steps, the attempt's SYNs and replies), and a replay of millions of attempts freed them
-//! all again at once: malloc and free were a quarter of the judging thread's time. A caller that is done with a
+//! Judging an attempt builds a handful of small vectors (its findings and next steps, the attempt's SYNs and
+//! replies), and a replay of millions of attempts freed them all again at once: malloc and free were a quarter of
+//! the judging thread's time. A caller that is done with a
 //! [`Report`] hands it to [`recycle`], and the next judgement takes its buffers from here. Each pool keeps at
 //! most [`KEEP`] buffers of at most [`MAX_BYTES`], so what it holds stays small, and a replay [`empty`]s the
 //! pools when it ends. A thread that never recycles simply finds its pools empty.
 
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::thread::LocalKey;
 
 use crate::engine::Report;
+use crate::findings::{Advice, Finding};
 use crate::model::{Observed, Reply};
-use crate::verdict::Evidence;
 
 /// Buffers kept per pool and thread.
 const KEEP: usize = 64;
@@ -59,7 +58,7 @@ macro_rules! pooled_vec {
         }
     )*};
 }
-pooled_vec!(Evidence, Cow<'static, str>, Observed, Reply);
+pooled_vec!(Finding, Advice, Observed, Reply);
 
 /// An empty buffer: one given back earlier on this thread if there is one, else a new one with `capacity`.
 pub(crate) fn take<T: Pooled>(capacity: impl FnOnce() -> T) -> T {
@@ -87,8 +86,8 @@ pub(crate) fn empty() {
         T::pool().with_borrow_mut(|pool| *pool = Vec::new());
     }
     free::<String>();
-    free::<Vec<Evidence>>();
-    free::<Vec<Cow<'static, str>>>();
+    free::<Vec<Finding>>();
+    free::<Vec<Advice>>();
     free::<Vec<Observed>>();
     free::<Vec<Reply>>();
 }
@@ -97,22 +96,8 @@ pub(crate) fn empty() {
 /// judgements to reuse.
 pub(crate) fn recycle(report: Report) {
     let Report { attempt, judgement } = report;
-    give(judgement.headline);
-    let mut evidence = judgement.evidence;
-    for e in evidence.drain(..) {
-        give(e.observed);
-        if let Cow::Owned(s) = e.implies {
-            give(s);
-        }
-    }
-    give(evidence);
-    let mut steps = judgement.next_steps;
-    for step in steps.drain(..) {
-        if let Cow::Owned(s) = step {
-            give(s);
-        }
-    }
-    give(steps);
+    give(judgement.findings);
+    give(judgement.advice);
     give(attempt.syns);
     give(attempt.replies);
     give(attempt.client_frames);

@@ -2,48 +2,59 @@
 //! `schema_version` changes only when a field changes meaning or disappears; new fields may be added.
 //! The schema is documented in docs/json.md.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Report;
-use crate::model::{Closure, FrameRole, Observed};
+use crate::explain::Explain;
+use crate::findings::{Finding, FullConnect};
+use crate::host::PortListeners;
+use crate::model::Closure;
 use crate::replay::ReplayStats;
+use crate::session::{PathHop, TargetReport};
 use crate::summary::SummaryRow;
-use crate::time::Timestamp;
-use crate::trace::{frame_line, is_from_server, SeqBases};
-use crate::verdict::{Confidence, Evidence, Rejecter, Verdict};
+use crate::time::{Duration, Timestamp};
+use crate::trace::put_ipv4;
+pub use crate::trace::{other_packet_record, packet_records, AddrText, PacketRecord};
+use crate::verdict::{Confidence, Judgement, Rejecter, Verdict};
 
 /// The version of the JSON records.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
-/// One frame of an attempt, in a record.
+/// One finding in a record: its `code` and its fields (see [`Finding`]), and with `--explain` the sentences.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PacketRecord {
-    /// Frame number in the capture.
-    pub frame: u64,
-    /// Seconds since the first frame of the capture.
-    pub time: f64,
-    /// The part it plays: `syn`, `reply` or `ours`.
-    pub role: FrameRole,
-    /// Source address.
-    pub src: IpAddr,
-    /// Destination address.
-    pub dst: IpAddr,
-    /// TTL / hop limit.
-    pub ttl: u8,
-    /// TOS / traffic class.
-    pub tos: u8,
-    /// IPv4 ID (0 for IPv6).
-    pub ip_id: u16,
-    /// IPv4 DF bit.
-    pub df: bool,
-    /// IPv6 flow label (null for IPv4).
-    pub flow_label: Option<u32>,
-    /// Length on the wire.
-    pub len: u32,
-    /// The Wireshark-style trace line.
-    pub summary: String,
+pub struct EvidenceRecord {
+    /// The finding, as data.
+    #[serde(flatten)]
+    pub finding: Finding,
+    /// With `--explain`: what the packets show.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<String>,
+    /// With `--explain`: what that means.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub implies: Option<String>,
+}
+
+/// [`EvidenceRecord`] without a copy of the finding, for the writer.
+#[derive(Serialize)]
+struct EvidenceRef<'a> {
+    #[serde(flatten)]
+    finding: &'a Finding,
+    observed: String,
+    implies: String,
+}
+
+/// The findings of a judgement as records, with the words when `words` is given.
+pub fn evidence_records(j: &Judgement, words: Option<&Explain>) -> Vec<EvidenceRecord> {
+    j.findings
+        .iter()
+        .map(|f| EvidenceRecord {
+            finding: f.clone(),
+            observed: words.map(|w| w.observed(f)),
+            implies: words.map(|w| w.implies(f)),
+        })
+        .collect()
 }
 
 /// One judged attempt (`"type": "attempt"`).
@@ -68,8 +79,9 @@ pub struct AttemptRecord {
     pub verdict: Verdict,
     /// How sure.
     pub confidence: Confidence,
-    /// One sentence for an operator.
-    pub headline: String,
+    /// With `--explain`: one sentence for an operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headline: Option<String>,
     /// Who answered: null for `open` and `filtered`.
     pub rejecter: Option<Rejecter>,
     /// The target's distance in hops (first router = 1), when known.
@@ -82,19 +94,22 @@ pub struct AttemptRecord {
     pub replies: u32,
     /// How the attempt ended in the matcher.
     pub closure: Closure,
-    /// Observations, most decisive first.
-    pub evidence: Vec<Evidence>,
-    /// What to do next.
-    pub next_steps: Vec<String>,
+    /// Findings, most decisive first.
+    pub evidence: Vec<EvidenceRecord>,
+    /// With `--explain`: what to do next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_steps: Option<Vec<String>>,
     /// The frames (with `--trace`), else empty.
     pub packets: Vec<PacketRecord>,
 }
 
 impl AttemptRecord {
-    /// Build the record of a report; `t0` is the capture's first frame time; `packets` includes the frames.
-    pub fn new(r: &Report, t0: Timestamp, packets: bool) -> Self {
+    /// Build the record of a report; `t0` is the capture's first frame time; `packets` includes the frames;
+    /// `explain` adds the sentences (headline, next steps, each finding's observation and meaning).
+    pub fn new(r: &Report, t0: Timestamp, packets: bool, explain: bool) -> Self {
         let a = &r.attempt;
         let j = &r.judgement;
+        let words = explain.then(|| Explain::of_report(r));
         AttemptRecord {
             schema_version: SCHEMA_VERSION,
             record_type: "attempt".into(),
@@ -105,17 +120,17 @@ impl AttemptRecord {
             port: a.probe.key.server_port.0,
             verdict: j.verdict,
             confidence: j.confidence,
-            headline: j.headline.clone(),
+            headline: words.map(|w| w.headline(j)),
             rejecter: j.rejecter,
             target_hops: j.target_hops.map(|h| h.0),
-            rtt_ms: j.rtt_ms,
+            rtt_ms: j.rtt_ms(),
             syns: a.syn_count,
             replies: a.reply_count,
             closure: a.closure,
-            evidence: j.evidence.clone(),
-            next_steps: j.next_steps.iter().map(|s| s.to_string()).collect(),
+            evidence: evidence_records(j, words.as_ref()),
+            next_steps: words.map(|w| w.next_steps(j)),
             packets: if packets {
-                packet_records(r, t0)
+                packet_records(a, t0)
             } else {
                 Vec::new()
             },
@@ -123,12 +138,96 @@ impl AttemptRecord {
     }
 }
 
-/// Append the JSON of `AttemptRecord::new(r, t0, packets)` to `out`: byte for byte what `serde_json::to_writer`
-/// writes for that record, without building it (no copy of the judgement's strings). `replay --json` writes
-/// one of these per attempt, so this is on the hot path. Numbers, addresses and names are written by
-/// serde_json itself, strings by an escaper with serde_json's rules; the tests below hold the whole to serde's
-/// output.
-pub fn write_attempt_json(out: &mut Vec<u8>, r: &Report, t0: Timestamp, packets: bool) {
+/// The diagnosis of one address and port by a live run (`"type": "probe"`): what `synprobe HOST PORTS --json`
+/// prints, one per line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProbeRecord {
+    /// Always [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Always `probe`.
+    #[serde(rename = "type")]
+    pub record_type: String,
+    /// The name the user gave, when it was a host name.
+    pub host: Option<String>,
+    /// The address probed.
+    pub target: IpAddr,
+    /// The port probed.
+    pub port: u16,
+    /// The source address used.
+    pub source: IpAddr,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// How sure.
+    pub confidence: Confidence,
+    /// With `--explain`: one sentence for an operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headline: Option<String>,
+    /// Who answered instead of (or as) the service.
+    pub rejecter: Option<Rejecter>,
+    /// The target's distance (first router = 1; this host itself = 0), when known.
+    pub target_hops: Option<u8>,
+    /// Round-trip time of the deciding reply, in milliseconds.
+    pub rtt_ms: Option<f64>,
+    /// Findings, the deciding one first.
+    pub evidence: Vec<EvidenceRecord>,
+    /// With `--explain`: what to do next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_steps: Option<Vec<String>>,
+    /// The TTL walk, when one was made.
+    pub path: Vec<PathHop>,
+    /// Packets sent for this port (its share of the address's shared probes included).
+    pub probes_sent: u32,
+    /// Milliseconds from the first packet sent to the verdict, excluding process start-up.
+    pub time_to_verdict_ms: f64,
+    /// Every packet sent and received, Wireshark style.
+    pub packets: Vec<PacketRecord>,
+    /// For an address of this host: what its listening sockets mean for the port (null otherwise).
+    pub listeners: Option<PortListeners>,
+    /// With `--connect`, for a port that answered SYN-ACK: what a full connection met (null otherwise).
+    pub connect: Option<FullConnect>,
+}
+
+impl ProbeRecord {
+    /// The record of a live run's report; `explain` adds the sentences.
+    pub fn new(r: &TargetReport, explain: bool) -> Self {
+        let j = &r.judgement;
+        let words = explain.then(|| Explain::of_target(r));
+        ProbeRecord {
+            schema_version: SCHEMA_VERSION,
+            record_type: "probe".into(),
+            host: r.host.clone(),
+            target: r.target,
+            port: r.port,
+            source: r.source,
+            verdict: j.verdict,
+            confidence: j.confidence,
+            headline: words.map(|w| w.headline(j)),
+            rejecter: j.rejecter,
+            target_hops: j.target_hops.map(|h| h.0),
+            rtt_ms: j.rtt_ms(),
+            evidence: evidence_records(j, words.as_ref()),
+            next_steps: words.map(|w| w.next_steps(j)),
+            path: r.path.clone(),
+            probes_sent: r.probes_sent,
+            time_to_verdict_ms: r.time_to_verdict.max(Duration(0)).as_millis_f64(),
+            packets: r.packets.clone(),
+            listeners: r.listeners.clone(),
+            connect: r.connect,
+        }
+    }
+}
+
+/// Append the JSON of `AttemptRecord::new(r, t0, packets, explain)` to `out`: byte for byte what
+/// `serde_json::to_writer` writes for that record, without building it. `replay --json` writes one of these per
+/// attempt, so this is on the hot path. Numbers, addresses, names and findings are written by serde_json
+/// itself, strings by an escaper with serde_json's rules; the tests below hold the whole to serde's output.
+pub fn write_attempt_json(
+    out: &mut Vec<u8>,
+    r: &Report,
+    t0: Timestamp,
+    packets: bool,
+    explain: bool,
+) {
     fn value<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
         // Writing to a Vec cannot fail, and none of these values fails to serialize.
         let _ = v.serialize(&mut serde_json::Serializer::new(out));
@@ -136,6 +235,7 @@ pub fn write_attempt_json(out: &mut Vec<u8>, r: &Report, t0: Timestamp, packets:
     let a = &r.attempt;
     let j = &r.judgement;
     let k = &a.probe.key;
+    let words = explain.then(|| Explain::of_report(r));
     out.extend_from_slice(br#"{"schema_version":"#);
     value(out, &SCHEMA_VERSION);
     out.extend_from_slice(br#","type":"attempt","time":"#);
@@ -152,8 +252,10 @@ pub fn write_attempt_json(out: &mut Vec<u8>, r: &Report, t0: Timestamp, packets:
     value(out, &j.verdict);
     out.extend_from_slice(br#","confidence":"#);
     value(out, &j.confidence);
-    out.extend_from_slice(br#","headline":"#);
-    json_string(out, &j.headline);
+    if let Some(w) = &words {
+        out.extend_from_slice(br#","headline":"#);
+        json_string(out, &w.headline(j));
+    }
     out.extend_from_slice(br#","rejecter":"#);
     match &j.rejecter {
         Some(r) => {
@@ -172,7 +274,7 @@ pub fn write_attempt_json(out: &mut Vec<u8>, r: &Report, t0: Timestamp, packets:
     out.extend_from_slice(br#","target_hops":"#);
     value(out, &j.target_hops.map(|h| h.0));
     out.extend_from_slice(br#","rtt_ms":"#);
-    value(out, &j.rtt_ms);
+    value(out, &j.rtt_ms());
     out.extend_from_slice(br#","syns":"#);
     value(out, &a.syn_count);
     out.extend_from_slice(br#","replies":"#);
@@ -180,28 +282,36 @@ pub fn write_attempt_json(out: &mut Vec<u8>, r: &Report, t0: Timestamp, packets:
     out.extend_from_slice(br#","closure":"#);
     value(out, &a.closure);
     out.extend_from_slice(br#","evidence":["#);
-    for (i, e) in j.evidence.iter().enumerate() {
+    for (i, f) in j.findings.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(br#"{"code":"#);
-        json_string(out, &e.code);
-        out.extend_from_slice(br#","observed":"#);
-        json_string(out, &e.observed);
-        out.extend_from_slice(br#","implies":"#);
-        json_string(out, &e.implies);
-        out.push(b'}');
-    }
-    out.extend_from_slice(br#"],"next_steps":["#);
-    for (i, step) in j.next_steps.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
+        match &words {
+            Some(w) => value(
+                out,
+                &EvidenceRef {
+                    finding: f,
+                    observed: w.observed(f),
+                    implies: w.implies(f),
+                },
+            ),
+            None => value(out, f),
         }
-        json_string(out, step);
     }
-    out.extend_from_slice(br#"],"packets":"#);
+    out.push(b']');
+    if let Some(w) = &words {
+        out.extend_from_slice(br#","next_steps":["#);
+        for (i, step) in w.next_steps(j).iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json_string(out, step);
+        }
+        out.push(b']');
+    }
+    out.extend_from_slice(br#","packets":"#);
     if packets {
-        value(out, &packet_records(r, t0));
+        value(out, &packet_records(a, t0));
     } else {
         out.extend_from_slice(b"[]");
     }
@@ -222,50 +332,6 @@ fn json_addr(out: &mut Vec<u8>, addr: IpAddr) {
             let _ = addr.serialize(&mut serde_json::Serializer::new(out));
         }
     }
-}
-
-/// An address, written as `IpAddr`'s own `Display` writes it (width, fill and precision included), but IPv4 from
-/// its octets rather than each octet through `fmt`: judging writes a few addresses into every attempt's sentences
-/// and the text report two into every line, and std's formatting of them was a noticeable part of the time.
-#[derive(Debug, Clone, Copy)]
-pub struct AddrText(pub IpAddr);
-
-impl std::fmt::Display for AddrText {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            IpAddr::V4(a) => {
-                let mut buf = [0u8; 15];
-                let end = put_ipv4(a, &mut buf, 0);
-                // Digits and dots only: always UTF-8. `pad`, as `Ipv4Addr` does, for a width or precision.
-                f.pad(std::str::from_utf8(&buf[..end]).unwrap_or_default())
-            }
-            IpAddr::V6(a) => std::fmt::Display::fmt(&a, f),
-        }
-    }
-}
-
-/// Write an IPv4 address in dotted decimal, as `Display` writes it, into `buf` from `at` (up to 15 bytes); returns
-/// where it ends. (`buf` must have 15 bytes from `at`.)
-#[inline]
-fn put_ipv4(addr: Ipv4Addr, buf: &mut [u8], at: usize) -> usize {
-    let mut n = at;
-    for (i, octet) in addr.octets().into_iter().enumerate() {
-        if i > 0 {
-            buf[n] = b'.';
-            n += 1;
-        }
-        if octet >= 100 {
-            buf[n] = b'0' + octet / 100;
-            n += 1;
-        }
-        if octet >= 10 {
-            buf[n] = b'0' + octet / 10 % 10;
-            n += 1;
-        }
-        buf[n] = b'0' + octet % 10;
-        n += 1;
-    }
-    n
 }
 
 /// Append `s` as a JSON string, escaped exactly as serde_json escapes it: `"` and `\` with a backslash,
@@ -325,56 +391,6 @@ fn json_string(out: &mut Vec<u8>, s: &str) {
     }
     out.extend_from_slice(&b[start..]);
     out.push(b'"');
-}
-
-/// A frame that belongs to no attempt (an ICMP echo of a live run) as a record.
-pub fn other_packet_record(seen: &Observed, t0: Timestamp) -> PacketRecord {
-    let ip = &seen.packet.ip;
-    PacketRecord {
-        frame: seen.frame,
-        time: seen.ts.since(t0).as_secs_f64(),
-        role: FrameRole::Other,
-        src: ip.src,
-        dst: ip.dst,
-        ttl: ip.ttl,
-        tos: ip.tos,
-        ip_id: ip.ident,
-        df: ip.df,
-        flow_label: ip.flow_label,
-        len: seen.len,
-        summary: frame_line(seen, FrameRole::Other, &SeqBases::default(), false, t0)
-            .trim()
-            .to_string(),
-    }
-}
-
-/// The frames of a report as records.
-pub fn packet_records(r: &Report, t0: Timestamp) -> Vec<PacketRecord> {
-    let a = &r.attempt;
-    let bases = SeqBases::of(a);
-    a.frames()
-        .into_iter()
-        .map(|(role, seen): (FrameRole, &Observed)| {
-            let ip = &seen.packet.ip;
-            let server_is_src = is_from_server(a, seen);
-            PacketRecord {
-                frame: seen.frame,
-                time: seen.ts.since(t0).as_secs_f64(),
-                role,
-                src: ip.src,
-                dst: ip.dst,
-                ttl: ip.ttl,
-                tos: ip.tos,
-                ip_id: ip.ident,
-                df: ip.df,
-                flow_label: ip.flow_label,
-                len: seen.len,
-                summary: frame_line(seen, role, &bases, server_is_src, t0)
-                    .trim()
-                    .to_string(),
-            }
-        })
-        .collect()
 }
 
 /// The closing summary (`"type": "summary"`).
@@ -622,14 +638,17 @@ mod json_writer_tests {
 
     fn check(r: &Report, t0: Timestamp) {
         for packets in [false, true] {
-            let want = serde_json::to_vec(&AttemptRecord::new(r, t0, packets)).expect("serializes");
-            let mut got = Vec::new();
-            write_attempt_json(&mut got, r, t0, packets);
-            assert_eq!(
-                String::from_utf8_lossy(&got),
-                String::from_utf8_lossy(&want),
-                "packets: {packets}"
-            );
+            for explain in [false, true] {
+                let want = serde_json::to_vec(&AttemptRecord::new(r, t0, packets, explain))
+                    .expect("serializes");
+                let mut got = Vec::new();
+                write_attempt_json(&mut got, r, t0, packets, explain);
+                assert_eq!(
+                    String::from_utf8_lossy(&got),
+                    String::from_utf8_lossy(&want),
+                    "packets: {packets}, explain: {explain}"
+                );
+            }
         }
     }
 
@@ -643,18 +662,73 @@ mod json_writer_tests {
         for r in &reports {
             check(r, t0);
         }
-        // Strings that need escaping, numbers that are not finite, every optional field absent.
+        // Every optional field absent, findings with lists and addresses of both families, no findings.
         let mut odd = reports[0].clone();
-        odd.judgement.headline = "quote \" backslash \\ tab \t nul \0 del \u{7f} é 😀".into();
-        odd.judgement.evidence[0].observed = "\u{1}\u{1f}\n\r\u{8}\u{c}".into();
-        odd.judgement.next_steps.push("".into());
-        odd.judgement.rtt_ms = Some(f64::NAN);
+        odd.judgement.rtt = Some(Duration(-1));
         odd.judgement.rejecter = None;
         odd.judgement.target_hops = None;
+        odd.judgement
+            .findings
+            .extend(crate::findings::tests::examples());
         check(&odd, t0);
-        odd.judgement.rtt_ms = Some(1e-7);
-        odd.judgement.evidence.clear();
-        odd.judgement.next_steps.clear();
+        odd.judgement.rtt = None;
+        odd.judgement.findings.clear();
+        odd.judgement.advice.clear();
         check(&odd, Timestamp(-5));
+    }
+
+    /// One judged attempt in schema 2, without and with `--explain`: numbers as numbers, no sentences unless
+    /// asked, and the record reads back as it was written.
+    #[test]
+    fn a_forged_rst_in_schema_2() {
+        let reports = reports();
+        let r = reports
+            .iter()
+            .find(|r| r.judgement.verdict == Verdict::FirewallRst)
+            .expect("a forged RST");
+        let t0 = Timestamp(1_763_700_000_000_000_000);
+        let plain: serde_json::Value =
+            serde_json::to_value(AttemptRecord::new(r, t0, false, false)).expect("serializes");
+        assert_eq!(plain["schema_version"], 2);
+        assert_eq!(plain["verdict"], "firewall-rst");
+        assert_eq!(plain["rejecter"]["hops"], 4);
+        assert_eq!(
+            plain["evidence"][0],
+            serde_json::json!({"code": "rst-closer-than-synack", "rst_hops": 4, "host_hops": {"min": 8, "max": 8}})
+        );
+        assert_eq!(plain["evidence"][1]["code"], "rst");
+        assert_eq!(plain["evidence"][1]["ttl"]["received"], 61);
+        assert_eq!(plain["evidence"][1]["after_ms"], 9.0);
+        for key in ["headline", "next_steps"] {
+            assert!(
+                plain.get(key).is_none(),
+                "{key} without --explain: {plain:#}"
+            );
+        }
+        assert!(!plain.to_string().contains("observed"));
+
+        let explained = AttemptRecord::new(r, t0, false, true);
+        let json: serde_json::Value = serde_json::to_value(&explained).expect("serializes");
+        assert_eq!(
+            json["headline"],
+            "198.18.9.9 port 22: RST forged by a firewall at hop 4 in front of the host at hop 8, not by the host (it used the host's address)"
+        );
+        assert_eq!(
+            json["evidence"][0]["implies"],
+            "a device 4 hop(s) closer than the host forged the RST"
+        );
+        assert_eq!(
+            json["evidence"][0]["observed"],
+            "the RST came from 4 hop(s) away, the host's SYN-ACKs from 8 hop(s)"
+        );
+        assert_eq!(json["evidence"][0]["rst_hops"], 4);
+        assert!(!json["next_steps"]
+            .as_array()
+            .expect("next steps")
+            .is_empty());
+        let back: AttemptRecord = serde_json::from_value(json).expect("reads back");
+        assert_eq!(back, explained);
+        let back: AttemptRecord = serde_json::from_value(plain).expect("reads back");
+        assert_eq!(back, AttemptRecord::new(r, t0, false, false));
     }
 }

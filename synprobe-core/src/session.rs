@@ -41,12 +41,14 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::{is_route_wide, AnalyzerConfig, TtlReading};
 use crate::build::{echo, IpSpec, TcpSpec};
 use crate::engine::{Engine, EngineConfig, Report};
+pub use crate::findings::FullConnect;
+use crate::findings::{Advice, Cause, DropPoint, Finding, WalkAnswer, WalkStep};
 use crate::host::{ListenCounters, PortListeners};
 use crate::matcher::MatchConfig;
 use crate::model::{HopCount, Observed, ReplyKind};
-use crate::record::{other_packet_record, packet_records, PacketRecord};
 use crate::time::{Duration, Timestamp};
-use crate::verdict::{Confidence, Evidence, Judgement, Rejecter, RejecterKind, Verdict};
+use crate::trace::{other_packet_record, packet_records, PacketRecord};
+use crate::verdict::{Confidence, Judgement, Rejecter, RejecterKind, Verdict};
 use crate::wire::{IcmpErrorKind, TcpFlags, Transport, Unreachable};
 
 /// What a probe is for.
@@ -172,14 +174,10 @@ pub struct PathHop {
     pub answer: &'static str,
 }
 
-/// The diagnosis of one address and port: the JSON object `synprobe HOST PORT --json` prints per target.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The diagnosis of one address and port: the judgement, and what the live run adds to it. The JSON object
+/// `synprobe HOST PORT --json` prints per target is [`crate::record::ProbeRecord`].
+#[derive(Debug, Clone, PartialEq)]
 pub struct TargetReport {
-    /// Always [`crate::record::SCHEMA_VERSION`].
-    pub schema_version: u32,
-    /// Always `probe`.
-    #[serde(rename = "type")]
-    pub record_type: &'static str,
     /// The name the user gave, when it was a host name.
     pub host: Option<String>,
     /// The address probed.
@@ -188,52 +186,20 @@ pub struct TargetReport {
     pub port: u16,
     /// The source address used.
     pub source: IpAddr,
-    /// The verdict.
-    pub verdict: Verdict,
-    /// How sure.
-    pub confidence: Confidence,
-    /// One sentence for an operator.
-    pub headline: String,
-    /// Who answered instead of (or as) the service.
-    pub rejecter: Option<Rejecter>,
-    /// The target's distance (first router = 1; this host itself = 0), when known.
-    pub target_hops: Option<u8>,
-    /// Round-trip time of the deciding reply, in milliseconds.
-    pub rtt_ms: Option<f64>,
-    /// Observations, the deciding one first.
-    pub evidence: Vec<Evidence>,
-    /// What to do next.
-    pub next_steps: Vec<String>,
+    /// The verdict, its findings and its context: the same model a replay judges with.
+    pub judgement: Judgement,
     /// The TTL walk, when one was made.
     pub path: Vec<PathHop>,
     /// Packets sent for this port (its share of the address's shared probes included).
     pub probes_sent: u32,
-    /// Milliseconds from the first packet sent to the verdict (the plan's end), excluding process start-up.
-    pub time_to_verdict_ms: f64,
+    /// From the first packet sent to the verdict (the plan's end), excluding process start-up.
+    pub time_to_verdict: Duration,
     /// Every packet sent and received, Wireshark style.
     pub packets: Vec<PacketRecord>,
     /// For an address of this host: what its listening sockets mean for the port (null otherwise).
     pub listeners: Option<PortListeners>,
     /// With `--connect`, for a port that answered SYN-ACK: what a full connection met (null otherwise).
     pub connect: Option<FullConnect>,
-}
-
-/// What an ordinary TCP connection (the kernel's own `connect()`, after the probe) met: the opt-in check behind
-/// a SYN proxy, which answers every SYN itself and connects to the service only after the handshake.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
-pub enum FullConnect {
-    /// The handshake completed and the connection stayed up (or was closed normally): the service accepts.
-    Accepted,
-    /// The handshake completed, then the connection was reset: nothing behind the proxy accepted it.
-    ResetAfterHandshake,
-    /// The SYN was refused outright (ECONNREFUSED).
-    Refused,
-    /// No answer within the wait.
-    TimedOut,
-    /// Another error (unreachable, prohibited…).
-    Failed,
 }
 
 /// What this host knows about one of its own ports, for a local target (see [`Session::note_local`]).
@@ -1362,7 +1328,7 @@ impl Session {
         let mut packets: Vec<PacketRecord> = Vec::new();
         for p in self.probes.iter().filter(|p| mine(p)) {
             if let Some(r) = judged.get(&(p.sport, p.isn)) {
-                packets.extend(packet_records(r, t0));
+                packets.extend(packet_records(&r.attempt, t0));
             }
         }
         for f in &self.frames {
@@ -1381,7 +1347,7 @@ impl Session {
         };
         let mut j = match report_of(Purpose::Main) {
             Some(r) => r.judgement.clone(),
-            None => self.unseen_judgement(port),
+            None => self.unseen_judgement(),
         };
         // A TOS-marked SYN that showed a REJECT rule where the main SYN could not tell.
         if let Some(tos) = report_of(Purpose::Tos) {
@@ -1389,7 +1355,7 @@ impl Session {
             if j.verdict == Verdict::Closed && tj.verdict == Verdict::FirewallRst {
                 j = tj.clone();
             } else if j.verdict == Verdict::Closed
-                && tj.evidence.iter().any(|e| e.code == "rst-tos-echoed")
+                && tj.has("rst-tos-echoed")
                 && j.confidence < Confidence::High
             {
                 j.confidence = if j.target_hops.is_some() {
@@ -1397,16 +1363,10 @@ impl Session {
                 } else {
                     Confidence::Medium
                 };
-                j.evidence
-                    .retain(|e| e.code != "host-rule-possible" && e.code != "no-baseline");
-                j.evidence.push(Evidence::new(
-                    "tos-probe-echoed",
-                    format!(
-                        "a SYN with TOS 0x{:02x} drew an RST that echoed it",
-                        self.cfg.tos
-                    ),
-                    "the host's own stack answered: a netfilter REJECT rule sends TOS 0",
-                ));
+                j.findings
+                    .retain(|f| !matches!(f, Finding::HostRulePossible | Finding::NoBaseline));
+                j.findings
+                    .push(Finding::TosProbeEchoed { tos: self.cfg.tos });
             }
         }
         if let Some(bad) = report_of(Purpose::BadChecksum) {
@@ -1415,18 +1375,11 @@ impl Session {
                 .decisive_reply()
                 .is_some_and(|r| r.kind == ReplyKind::Rst)
             {
-                j.evidence.push(Evidence::new(
-                    "bad-checksum-answered",
-                    "a SYN with a wrong TCP checksum was answered with an RST",
-                    "an end host's stack drops such a SYN: a middlebox that does not validate checksums answered",
-                ));
+                j.findings.push(Finding::BadChecksumAnswered);
                 if j.verdict == Verdict::Closed {
                     j.verdict = Verdict::FirewallRst;
                     j.confidence = Confidence::Medium;
-                    j.headline = format!(
-                        "{} port {port}: RST forged by a middlebox (it answered a SYN with a bad checksum)",
-                        self.target
-                    );
+                    j.cause = Cause::RstForgedByMiddlebox;
                     if let Some(r) = j.rejecter.as_mut() {
                         r.is_target = false;
                         r.kind = RejecterKind::Router;
@@ -1466,7 +1419,7 @@ impl Session {
             (Verdict::Filtered, None) => self.locate_silence(&walk, &mut j),
             _ => {}
         }
-        let silent_passed: Vec<String> = {
+        let silent_passed: Vec<HopCount> = {
             let highest = walk
                 .iter()
                 .filter(|(_, a)| a.is_some())
@@ -1475,18 +1428,13 @@ impl Session {
                 .unwrap_or(0);
             walk.iter()
                 .filter(|(t, a)| a.is_none() && *t < highest)
-                .map(|(t, _)| t.to_string())
+                .map(|(t, _)| HopCount(*t))
                 .collect()
         };
         if !silent_passed.is_empty() {
-            j.evidence.push(Evidence::new(
-                "walk-hop-silent",
-                format!(
-                    "hop(s) {} sent no time-exceeded for SYNs that went past them, asked twice",
-                    silent_passed.join(", ")
-                ),
-                "those routers rate-limit their ICMP errors or send none: the walk cannot name them",
-            ));
+            j.findings.push(Finding::WalkHopSilent {
+                hops: silent_passed,
+            });
         }
         if self.local {
             j.target_hops = Some(HopCount(0));
@@ -1499,11 +1447,9 @@ impl Session {
             j.target_hops = Some(HopCount(h));
         }
         if plan.budget_hit || self.address_budget_hit {
-            j.evidence.push(Evidence::new(
-                "budget",
-                format!("the packet budget of {} was spent", self.cfg.budget),
-                "some discriminators were not sent (raise it with --budget)",
-            ));
+            j.findings.push(Finding::Budget {
+                budget: self.cfg.budget,
+            });
         }
         let facts = self.local_facts.get(&port);
         if let Some(f) = facts {
@@ -1511,31 +1457,18 @@ impl Session {
         }
         let connect = self.connects.get(&port).copied();
         if let (Some(c), Verdict::Open) = (connect, j.verdict) {
-            self.apply_connect(port, c, &mut j);
+            self.apply_connect(c, &mut j);
         }
         let done = plan.done_at.unwrap_or(self.last_poll);
         TargetReport {
-            schema_version: crate::record::SCHEMA_VERSION,
-            record_type: "probe",
             host: self.host.clone(),
             target: self.target,
             port,
             source: self.source,
-            verdict: j.verdict,
-            confidence: j.confidence,
-            headline: j.headline,
-            rejecter: j.rejecter,
-            target_hops: j.target_hops.map(|h| h.0),
-            rtt_ms: j.rtt_ms,
-            evidence: j.evidence,
-            next_steps: j
-                .next_steps
-                .into_iter()
-                .map(std::borrow::Cow::into_owned)
-                .collect(),
+            judgement: j,
             path,
             probes_sent: plan.sent + self.address_sent,
-            time_to_verdict_ms: done.since(t0).as_millis_f64().max(0.0),
+            time_to_verdict: done.since(t0).max(Duration(0)),
             packets,
             listeners: facts.map(|f| f.listeners.clone()),
             connect,
@@ -1543,32 +1476,19 @@ impl Session {
     }
 
     /// What a full connection adds to an open port's verdict (decisive behind a SYN proxy).
-    fn apply_connect(&self, port: u16, c: FullConnect, j: &mut Judgement) {
+    fn apply_connect(&self, c: FullConnect, j: &mut Judgement) {
         let target = self.target;
-        let proxy = j.evidence.iter().any(|e| e.code == "syn-ack-window-zero");
+        let proxy = j.has("syn-ack-window-zero");
         match c {
             FullConnect::Accepted => {
-                j.evidence.push(Evidence::new(
-                    "connect-accepted",
-                    "a full TCP connection was accepted and stayed up",
-                    "the service itself accepts connections",
-                ));
+                j.findings.push(Finding::ConnectAccepted);
                 if proxy {
                     j.confidence = Confidence::High;
-                    j.headline = format!(
-                        "{target} port {port} is open: a SYN proxy answered, and the service behind it accepted a full connection"
-                    );
+                    j.cause = Cause::OpenBehindSynProxy;
                 }
             }
             FullConnect::ResetAfterHandshake | FullConnect::Refused => {
-                j.evidence.insert(
-                    0,
-                    Evidence::new(
-                        "connect-reset",
-                        "a full TCP connection completed its handshake, then was reset",
-                        "what answered the SYN was not the service: nothing behind it accepts the connection",
-                    ),
-                );
+                j.findings.insert(0, Finding::ConnectReset);
                 j.verdict = Verdict::Closed;
                 j.confidence = if proxy {
                     Confidence::High
@@ -1581,63 +1501,38 @@ impl Session {
                     is_target: true,
                     kind: RejecterKind::Target,
                 });
-                j.headline = format!(
-                    "{target} port {port}: closed behind a SYN proxy: the proxy completed the handshake, then the connection was reset (nothing listens behind it)"
-                );
-                j.next_steps = vec![
-                    format!("On {target}: `ss -tlnp 'sport = :{port}'`: the service behind the SYN proxy is not listening").into(),
-                    "`iptables -S | grep SYNPROXY`, `nft list ruleset | grep synproxy` show the proxy's rules".into(),
-                ];
+                j.cause = Cause::ClosedBehindSynProxy;
+                j.advice = vec![Advice::ProxyServiceDown, Advice::ProxyRules];
             }
-            FullConnect::TimedOut | FullConnect::Failed => j.evidence.push(Evidence::new(
-                "connect-failed",
-                format!("a full TCP connection did not complete ({c:?})"),
-                "the path or the proxy behaves differently for a kernel's connection: the SYN-ACK alone is the evidence",
-            )),
+            FullConnect::TimedOut | FullConnect::Failed => {
+                j.findings.push(Finding::ConnectFailed { outcome: c })
+            }
         }
     }
 
     /// What this host's own sockets and counters add to the verdict on one of its ports.
     fn apply_local(&self, port: u16, f: &LocalFacts, j: &mut Judgement) {
         let target = self.target;
-        let bound = |ls: &[crate::host::Listener]| {
-            ls.iter()
-                .map(|l| match l.addr {
-                    IpAddr::V6(a) => format!("[{a}]:{}", l.port),
-                    IpAddr::V4(a) => format!("{a}:{}", l.port),
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let socket = |l: &crate::host::Listener| std::net::SocketAddr::new(l.addr, l.port);
         match (&f.listeners, j.verdict) {
             (PortListeners::OnlyElsewhere { listeners }, Verdict::Closed) => {
-                let on = bound(listeners);
-                j.evidence.insert(
+                let on: Vec<std::net::SocketAddr> = listeners.iter().map(socket).collect();
+                j.findings.insert(
                     0,
-                    Evidence::new(
-                        "local-listens-elsewhere",
-                        format!("this host's sockets on port {port}: {on}, none for {target}"),
-                        "the service listens, but not on the address probed: the kernel refuses SYNs to it",
-                    ),
+                    Finding::LocalListensElsewhere {
+                        port,
+                        target,
+                        listeners: on.clone(),
+                    },
                 );
                 j.confidence = Confidence::High;
-                j.headline = format!(
-                    "{target} port {port}: closed: the service listens on {on} only: bind it to 0.0.0.0 / [::] or to {target}"
-                );
-                j.next_steps.insert(
-                    0,
-                    format!("Change the service's listen address (e.g. `0.0.0.0:{port}` instead of `{on}`) and restart it; `ss -tlnp 'sport = :{port}'` shows the process").into(),
-                );
+                j.cause = Cause::ListensElsewhere {
+                    listeners: on.clone(),
+                };
+                j.advice.insert(0, Advice::Rebind { listeners: on });
             }
             (PortListeners::None, Verdict::Closed) => {
-                j.evidence.insert(
-                    0,
-                    Evidence::new(
-                        "local-no-listener",
-                        format!("no socket of this host listens on port {port}"),
-                        "nothing listens: the service is stopped, or listens on another port",
-                    ),
-                );
+                j.findings.insert(0, Finding::LocalNoListener { port });
                 j.confidence = Confidence::High;
             }
             (
@@ -1648,39 +1543,29 @@ impl Session {
                 },
                 _,
             ) => {
-                j.evidence.insert(
+                j.findings.insert(
                     0,
-                    Evidence::new(
-                        "local-backlog-full",
-                        format!(
-                            "the socket listening on {} has {queued} connection(s) waiting in an accept queue of {backlog}; ListenOverflows rose by {} during the probe",
-                            bound(std::slice::from_ref(listener)),
-                            f.rise.overflows
-                        ),
-                        "the listen backlog is full: the kernel drops new SYNs until the service accepts",
-                    ),
+                    Finding::LocalBacklogFull {
+                        listener: socket(listener),
+                        queued: *queued,
+                        backlog: *backlog,
+                        overflows: f.rise.overflows,
+                    },
                 );
                 if j.verdict == Verdict::Filtered {
                     j.confidence = Confidence::High;
-                    j.headline = format!(
-                        "{target} port {port}: filtered: the listen backlog is full ({queued} waiting, backlog {backlog}), the kernel drops new SYNs"
-                    );
-                    j.next_steps.insert(
-                        0,
-                        "The service does not accept connections fast enough: look at its accept loop, worker count and logs; `ss -tln` shows Recv-Q against Send-Q, `nstat -az TcpExtListenOverflows`".into(),
-                    );
+                    j.cause = Cause::BacklogFull {
+                        queued: *queued,
+                        backlog: *backlog,
+                    };
+                    j.advice.insert(0, Advice::AcceptLoop);
                 }
             }
             (PortListeners::Serves { listener }, v) => {
-                j.evidence.push(Evidence::new(
-                    "local-listener",
-                    format!("a socket of this host listens on {} for this address", bound(std::slice::from_ref(listener))),
-                    if v == Verdict::Open {
-                        "the service is up"
-                    } else {
-                        "the service listens: what refused or dropped the SYN is a rule, not the service"
-                    },
-                ));
+                j.findings.push(Finding::LocalListener {
+                    listener: socket(listener),
+                    port_open: v == Verdict::Open,
+                });
             }
             _ => {}
         }
@@ -1688,36 +1573,22 @@ impl Session {
             && j.verdict == Verdict::Filtered
             && !matches!(f.listeners, PortListeners::BacklogFull { .. })
         {
-            j.evidence.push(Evidence::new(
-                "local-listen-overflows",
-                format!(
-                    "ListenOverflows rose by {} during the probe",
-                    f.rise.overflows
-                ),
-                "some listener on this host has a full accept queue",
-            ));
+            j.findings.push(Finding::LocalListenOverflows {
+                overflows: f.rise.overflows,
+            });
         }
     }
 
-    fn unseen_judgement(&self, port: u16) -> Judgement {
+    fn unseen_judgement(&self) -> Judgement {
         Judgement {
             verdict: Verdict::Filtered,
             confidence: Confidence::Low,
-            headline: format!(
-                "{} port {port}: no frame of the probe was captured",
-                self.target
-            ),
+            cause: Cause::NotCaptured,
             rejecter: None,
             target_hops: None,
-            rtt_ms: None,
-            evidence: vec![Evidence::new(
-                "not-captured",
-                "the capture saw neither our SYN nor any reply",
-                "the capture may be on the wrong interface (use --interface)",
-            )],
-            next_steps: vec![
-                "Run again with --interface set to the interface the route uses".into(),
-            ],
+            rtt: None,
+            findings: vec![Finding::NotCaptured],
+            advice: vec![Advice::UseInterface],
         }
     }
 
@@ -1746,15 +1617,12 @@ impl Session {
         ) {
             // The SYN that reaches hop h expires there, at a router: that router answers the others with RSTs.
             (_, Some(Answer::TimeExceeded { from })) if from != target => {
-                j.evidence.insert(
+                j.findings.insert(
                     0,
-                    Evidence::new(
-                        "ttl-walk-rst-at-router",
-                        format!(
-                            "TTL walk: the SYN with TTL {h} expired at {from} (hop {h}), and the RST came from {h} hop(s) away"
-                        ),
-                        format!("router {from} at hop {h} answers with a forged RST instead of forwarding the SYN"),
-                    ),
+                    Finding::TtlWalkRstAtRouter {
+                        router: from,
+                        hops: HopCount(h),
+                    },
                 );
                 j.verdict = Verdict::FirewallRst;
                 j.confidence = Confidence::High;
@@ -1764,31 +1632,26 @@ impl Session {
                     is_target: false,
                     kind: RejecterKind::Router,
                 });
-                j.headline = format!(
-                    "{target} port {port}: RST forged by router {from} at hop {h} (it uses the target's address), not by the host"
-                );
-                j.next_steps.insert(
-                    0,
-                    format!(
-                        "On {from}: find the rule answering port {port}: `iptables -S FORWARD | grep -i reject`, `nft list ruleset | grep -i reject`"
-                    )
-                    .into(),
-                );
+                j.cause = Cause::RstAtRouter {
+                    router: from,
+                    hops: HopCount(h),
+                };
+                j.advice
+                    .insert(0, Advice::RouterRejectRule { router: from });
             }
             // One hop before the RST's sender, the SYN expired at the target's own address: the target
             // forwards the port (DNAT) to a backend one hop beyond it, whose stack (or rule) refused.
             (Some(Answer::TimeExceeded { from }), _) if from == target => {
                 let by_rule = j.verdict == Verdict::FirewallRst;
                 let before = h - 1;
-                j.evidence.insert(
+                j.findings.insert(
                     0,
-                    Evidence::new(
-                        "ttl-walk-rst-behind-target",
-                        format!(
-                            "TTL walk: the SYN with TTL {before} expired at {target} itself (hop {before}), and the RST came from {h} hop(s) away"
-                        ),
-                        format!("{target} forwards port {port} (a port forward or DNAT) to a backend one hop beyond it, and the backend refused"),
-                    ),
+                    Finding::TtlWalkRstBehindTarget {
+                        target,
+                        port,
+                        target_hops: HopCount(before),
+                        rst_hops: HopCount(h),
+                    },
                 );
                 j.verdict = if by_rule {
                     Verdict::FirewallRst
@@ -1803,38 +1666,26 @@ impl Session {
                     is_target: false,
                     kind: RejecterKind::Backend,
                 });
-                j.headline = if by_rule {
-                    format!("{target} port {port}: forwarded to a backend one hop beyond {target}, where a firewall rule resets it")
-                } else {
-                    format!("{target} port {port}: forwarded to a backend one hop beyond {target}, and nothing listens there (the backend's own stack refused)")
-                };
-                j.next_steps = vec![
-                    format!("On {target}: find where port {port} is forwarded: `docker ps` and `docker port CONTAINER`, `iptables -t nat -S | grep -- '--dport {port}'`, `nft list ruleset | grep dnat`, or `kubectl get svc -A | grep {port}`").into(),
-                    "Inside the backend (e.g. `docker exec CONTAINER ss -tlnp`): is the service running, and listening on 0.0.0.0 (not 127.0.0.1) on the mapped port?".into(),
-                    "Kubernetes: `kubectl get endpoints SERVICE` (no ready endpoint, or the wrong targetPort); a load balancer: its target group's health".into(),
+                j.cause = Cause::ForwardedBackendRefused { by_rule };
+                j.advice = vec![
+                    Advice::FindForwardedBackend,
+                    Advice::InsideBackend,
+                    Advice::BackendEndpoints,
                 ];
             }
             (before, here) => {
-                let hop_text = |t: u8, a: Option<Answer>| match a {
-                    Some(Answer::TimeExceeded { from }) => format!("{t}:time-exceeded {from}"),
-                    Some(Answer::Rst { .. }) => format!("{t}:rst"),
-                    Some(Answer::SynAck) => format!("{t}:syn-ack"),
-                    Some(Answer::Unreachable { from, .. }) => format!("{t}:unreachable {from}"),
-                    Some(Answer::EchoReply { .. }) | None => format!("{t}:silence"),
-                };
-                let mut seen = Vec::new();
+                let mut steps = Vec::new();
                 if h >= 2 {
-                    seen.push(hop_text(h - 1, before));
+                    steps.push(walk_step(h - 1, before));
                 }
-                seen.push(hop_text(h, here));
+                steps.push(walk_step(h, here));
                 if walk.is_empty() {
                     return;
                 }
-                j.evidence.push(Evidence::new(
-                    "ttl-walk",
-                    format!("TTL walk: {}", seen.join(", ")),
-                    format!("the RST comes from the first device at hop {h}"),
-                ));
+                j.findings.push(Finding::TtlWalk {
+                    steps,
+                    rst_hops: HopCount(h),
+                });
                 // Forged closer than the host, but the router at that hop did not answer: name it if another
                 // probe of the address met it, else say what is missing.
                 let forged_closer = j.verdict == Verdict::FirewallRst
@@ -1849,19 +1700,16 @@ impl Session {
                                 is_target: false,
                                 kind: RejecterKind::Router,
                             });
-                            j.evidence.push(Evidence::new(
-                                "hop-named-by-other-probe",
-                                format!("other TTL-limited SYNs to {target} expired at {addr} at hop {h}"),
-                                format!("the RST's sender at hop {h} is most likely {addr}"),
-                            ));
+                            j.findings.push(Finding::HopNamedByOtherProbe {
+                                target,
+                                addr,
+                                hops: HopCount(h),
+                            });
                             j.confidence = j.confidence.min(Confidence::Medium);
                         }
                         _ => {
-                            j.evidence.push(Evidence::new(
-                                "rejecter-unnamed",
-                                format!("the SYN with TTL {h} drew no time-exceeded, asked twice"),
-                                format!("the device at hop {h} rate-limits its ICMP errors or sends none: it is known by its distance only"),
-                            ));
+                            j.findings
+                                .push(Finding::RejecterUnnamed { hops: HopCount(h) });
                             j.confidence = j.confidence.min(Confidence::Medium);
                         }
                     }
@@ -1875,17 +1723,7 @@ impl Session {
         if walk.is_empty() {
             return;
         }
-        let list: Vec<String> = walk
-            .iter()
-            .map(|&(t, a)| match a {
-                Some(Answer::TimeExceeded { from }) => format!("{t}:time-exceeded {from}"),
-                Some(Answer::Unreachable { from, .. }) => format!("{t}:unreachable {from}"),
-                Some(Answer::Rst { .. }) => format!("{t}:rst"),
-                Some(Answer::SynAck) => format!("{t}:syn-ack"),
-                _ => format!("{t}:silence"),
-            })
-            .collect();
-        let observed = format!("TTL walk: {}", list.join(", "));
+        let steps: Vec<WalkStep> = walk.iter().map(|&(t, a)| walk_step(t, a)).collect();
         let target_hops = self.target_hops();
         let last = walk
             .iter()
@@ -1895,39 +1733,32 @@ impl Session {
             })
             .max_by_key(|(t, _)| *t);
         let target = self.target;
-        let port_text = j.headline.split(':').next().unwrap_or_default().to_string();
         match last {
             Some((r, addr)) => {
                 let next = r + 1;
                 let at_target = target_hops.is_some_and(|h| next >= h);
                 let next_answers = self.hop_ever_answered(next);
-                let (implies, headline, confident) = if at_target {
-                    (
-                        format!(
-                            "every router up to hop {r} ({addr}) forwarded the SYN; the target at hop {next} drops it: a DROP rule on the host, or a full listen backlog (Linux drops SYNs while the accept queue is full)"
-                        ),
-                        format!("{port_text}: silently dropped after hop {r} ({addr}), by the target itself or a rule on it"),
-                        true,
-                    )
+                let (dropped, confident) = if at_target {
+                    (DropPoint::Target, true)
                 } else if next_answers {
-                    (
-                        format!(
-                            "the SYNs vanish after hop {r} ({addr}): hop {next} answers other TTL-limited SYNs, not these: a DROP rule at hop {r} or on the link after it"
-                        ),
-                        format!("{port_text}: silently dropped after hop {r} ({addr})"),
-                        true,
-                    )
+                    (DropPoint::AfterHop, true)
                 } else {
-                    (
-                        format!(
-                            "the SYNs pass hop {r} ({addr}); hop {next} answered no TTL-limited SYN at all (it sends no time-exceeded, or rate-limits them), so where they vanish beyond hop {r} cannot be told"
-                        ),
-                        format!("{port_text}: silently dropped somewhere after hop {r} ({addr})"),
-                        false,
-                    )
+                    (DropPoint::Unknown, false)
                 };
-                j.evidence.insert(0, Evidence::new("ttl-walk-silence", observed, implies));
-                j.headline = headline;
+                j.findings.insert(
+                    0,
+                    Finding::TtlWalkSilence {
+                        steps,
+                        last_router: Some(addr),
+                        last_hops: Some(HopCount(r)),
+                        dropped,
+                    },
+                );
+                j.cause = Cause::DroppedAfterHop {
+                    router: addr,
+                    hops: HopCount(r),
+                    dropped,
+                };
                 if confident && target_hops.is_some() && j.confidence < Confidence::High {
                     j.confidence = Confidence::High;
                 }
@@ -1935,32 +1766,49 @@ impl Session {
                     j.confidence = j.confidence.min(Confidence::Medium);
                 }
             }
-            None => j.evidence.push(Evidence::new(
-                "ttl-walk-silence",
-                observed,
-                "no router answered either: the first hop drops the SYNs, or routers do not send time-exceeded",
-            )),
+            None => j.findings.push(Finding::TtlWalkSilence {
+                steps,
+                last_router: None,
+                last_hops: None,
+                dropped: DropPoint::Unknown,
+            }),
         }
         if let Some(h) = target_hops {
             j.target_hops = Some(HopCount(h));
-            if !j
-                .evidence
-                .iter()
-                .any(|e| e.code == "host-answers-elsewhere")
-            {
-                j.evidence.push(Evidence::new(
-                    "echo-answered",
-                    format!("{target} answered from {h} hop(s) away (ICMP echo or another port)"),
-                    "the host is up: the port's SYNs are filtered",
-                ));
+            if !j.has("host-answers-elsewhere") {
+                j.findings.push(Finding::EchoAnswered {
+                    target,
+                    hops: HopCount(h),
+                });
             }
         }
     }
 }
 
+/// One SYN of the TTL walk as a finding shows it (an echo reply, which no SYN draws, as silence).
+fn walk_step(ttl: u8, answer: Option<Answer>) -> WalkStep {
+    let (answer, from) = match answer {
+        Some(Answer::TimeExceeded { from }) => (WalkAnswer::TimeExceeded, Some(from)),
+        Some(Answer::Unreachable { from, .. }) => (WalkAnswer::Unreachable, Some(from)),
+        Some(Answer::Rst { .. }) => (WalkAnswer::Rst, None),
+        Some(Answer::SynAck) => (WalkAnswer::SynAck, None),
+        _ => (WalkAnswer::Silence, None),
+    };
+    WalkStep { ttl, answer, from }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::explain::Explain;
+
+    fn headline(r: &TargetReport) -> String {
+        Explain::of_target(r).headline(&r.judgement)
+    }
+
+    fn next_steps(r: &TargetReport) -> Vec<String> {
+        Explain::of_target(r).next_steps(&r.judgement)
+    }
     use crate::build::{echo as build_echo, icmp_error, IpSpec, QuoteLen, TcpSpec};
     use crate::live::simulate;
     use crate::wire::parse_frame;
@@ -2171,15 +2019,21 @@ mod tests {
     }
 
     fn rejecter(r: &TargetReport) -> (IpAddr, Option<HopCount>, bool, RejecterKind) {
-        let j = r.rejecter.unwrap_or_else(|| panic!("a rejecter: {r:#?}"));
+        let j = r
+            .judgement
+            .rejecter
+            .unwrap_or_else(|| panic!("a rejecter: {r:#?}"));
         (j.addr, j.hops, j.is_target, j.kind)
     }
 
     #[test]
     fn open_port() {
         let r = run(80, 4, Rule::None, SessionConfig::default());
-        assert_eq!((r.verdict, r.confidence), (Verdict::Open, Confidence::High));
-        assert_eq!(r.target_hops, Some(4));
+        assert_eq!(
+            (r.judgement.verdict, r.judgement.confidence),
+            (Verdict::Open, Confidence::High)
+        );
+        assert_eq!(r.judgement.target_hops, Some(HopCount(4)));
         assert!(r.path.is_empty(), "no walk for an open port");
         assert!(r.packets.iter().any(|p| p.summary.contains("[SYN, ACK]")));
     }
@@ -2212,43 +2066,78 @@ mod tests {
     fn closed_port_is_the_hosts_stack_with_high_confidence() {
         let r = run(81, 4, Rule::None, SessionConfig::default());
         assert_eq!(
-            (r.verdict, r.confidence),
+            (r.judgement.verdict, r.judgement.confidence),
             (Verdict::Closed, Confidence::High),
             "{:#?}",
-            r.evidence
+            r.judgement.findings
         );
         assert_eq!(
             rejecter(&r),
             (a(TARGET), Some(HopCount(4)), true, RejecterKind::Target)
         );
-        assert_eq!(r.target_hops, Some(4));
+        assert_eq!(r.judgement.target_hops, Some(HopCount(4)));
     }
 
     #[test]
     fn a_routers_forged_rst_is_named_by_the_ttl_walk() {
         let r = run(81, 4, Rule::RejectRstAtRouter(2), SessionConfig::default());
         assert_eq!(
-            (r.verdict, r.confidence),
+            (r.judgement.verdict, r.judgement.confidence),
             (Verdict::FirewallRst, Confidence::High),
             "{:#?}",
-            r.evidence
+            r.judgement.findings
         );
         assert_eq!(
             rejecter(&r),
             (router(2), Some(HopCount(2)), false, RejecterKind::Router)
         );
-        assert_eq!(r.target_hops, Some(4));
-        assert_eq!(r.evidence[0].code, "ttl-walk-rst-at-router");
+        assert_eq!(r.judgement.target_hops, Some(HopCount(4)));
+        assert_eq!(r.judgement.findings[0].code(), "ttl-walk-rst-at-router");
         assert_eq!(
             r.path.iter().find(|h| h.ttl == 2).and_then(|h| h.addr),
             Some(router(2))
         );
     }
 
+    /// A live run's record in schema 2: the same judgement as data, the sentences only with `--explain`, and
+    /// a live run's words (no suggestion to run live).
+    #[test]
+    fn a_probe_record_in_schema_2() {
+        let r = run(81, 4, Rule::RejectRstAtRouter(2), SessionConfig::default());
+        let plain =
+            serde_json::to_value(crate::record::ProbeRecord::new(&r, false)).expect("serializes");
+        assert_eq!(plain["schema_version"], 2);
+        assert_eq!(plain["type"], "probe");
+        assert_eq!(plain["verdict"], "firewall-rst");
+        assert_eq!(plain["target_hops"], 4);
+        assert_eq!(
+            plain["evidence"][0],
+            serde_json::json!({"code": "ttl-walk-rst-at-router", "router": router(2), "hops": 2})
+        );
+        assert!(plain.get("headline").is_none() && plain.get("next_steps").is_none());
+        assert!(!plain.to_string().contains("\"observed\""));
+        let explained =
+            serde_json::to_value(crate::record::ProbeRecord::new(&r, true)).expect("serializes");
+        assert_eq!(explained["headline"], headline(&r));
+        assert_eq!(
+            explained["next_steps"],
+            serde_json::to_value(next_steps(&r)).expect("serializes")
+        );
+        assert!(explained["evidence"][0]["implies"]
+            .as_str()
+            .is_some_and(|s| s.contains("answers with a forged RST")));
+        assert!(!explained.to_string().contains("sudo synprobe"));
+    }
+
     #[test]
     fn a_forged_rst_at_the_first_hop_names_the_first_router() {
         let r = run(81, 4, Rule::RejectRstAtRouter(1), SessionConfig::default());
-        assert_eq!(r.verdict, Verdict::FirewallRst, "{:#?}", r.evidence);
+        assert_eq!(
+            r.judgement.verdict,
+            Verdict::FirewallRst,
+            "{:#?}",
+            r.judgement.findings
+        );
         assert_eq!(
             rejecter(&r),
             (router(1), Some(HopCount(1)), false, RejecterKind::Router)
@@ -2258,44 +2147,49 @@ mod tests {
     #[test]
     fn a_reject_rule_on_the_host_is_told_from_its_stack_by_the_tos_echo() {
         let r = run(81, 4, Rule::RejectRstOnHost, SessionConfig::default());
-        assert_eq!(r.verdict, Verdict::FirewallRst, "{:#?}", r.evidence);
+        assert_eq!(
+            r.judgement.verdict,
+            Verdict::FirewallRst,
+            "{:#?}",
+            r.judgement.findings
+        );
         assert_eq!(
             rejecter(&r),
             (a(TARGET), Some(HopCount(4)), true, RejecterKind::Target)
         );
-        assert_eq!(r.target_hops, Some(4));
+        assert_eq!(r.judgement.target_hops, Some(HopCount(4)));
     }
 
     #[test]
     fn a_backend_behind_a_port_forward_is_its_own_rejecter() {
         let r = run(8080, 3, Rule::ForwardedClosed, SessionConfig::default());
         assert_eq!(
-            (r.verdict, r.confidence),
+            (r.judgement.verdict, r.judgement.confidence),
             (Verdict::Closed, Confidence::High),
             "{:#?}",
-            r.evidence
+            r.judgement.findings
         );
         assert_eq!(
             rejecter(&r),
             (a(TARGET), Some(HopCount(4)), false, RejecterKind::Backend)
         );
-        assert_eq!(r.target_hops, Some(3));
-        assert_eq!(r.evidence[0].code, "ttl-walk-rst-behind-target");
-        assert!(r.next_steps.iter().any(|s| s.contains("docker port")));
+        assert_eq!(r.judgement.target_hops, Some(HopCount(3)));
+        assert_eq!(r.judgement.findings[0].code(), "ttl-walk-rst-behind-target");
+        assert!(next_steps(&r).iter().any(|s| s.contains("docker port")));
     }
 
     #[test]
     fn a_drop_at_a_router_is_located_by_the_walk() {
         let r = run(81, 4, Rule::DropAtRouter(2), SessionConfig::default());
         assert_eq!(
-            (r.verdict, r.confidence),
+            (r.judgement.verdict, r.judgement.confidence),
             (Verdict::Filtered, Confidence::High),
             "{:#?}",
-            r.evidence
+            r.judgement.findings
         );
-        assert!(r.headline.contains("after hop 2"), "{}", r.headline);
-        assert_eq!(r.target_hops, Some(4));
-        assert!(r.rejecter.is_none());
+        assert!(headline(&r).contains("after hop 2"), "{}", headline(&r));
+        assert_eq!(r.judgement.target_hops, Some(HopCount(4)));
+        assert!(r.judgement.rejecter.is_none());
         let mains = r
             .packets
             .iter()
@@ -2309,19 +2203,27 @@ mod tests {
         let mut net = Net::new(4).rule(81, Rule::DropOnHost);
         net.silent.push(2);
         let r = run_net(&[81], net, SessionConfig::default()).remove(0);
-        assert_eq!(r.verdict, Verdict::Filtered, "{:#?}", r.evidence);
-        assert!(r.headline.contains("after hop 3"), "{}", r.headline);
-        assert!(
-            r.evidence.iter().any(|e| e.code == "walk-hop-silent"),
+        assert_eq!(
+            r.judgement.verdict,
+            Verdict::Filtered,
             "{:#?}",
-            r.evidence
+            r.judgement.findings
+        );
+        assert!(headline(&r).contains("after hop 3"), "{}", headline(&r));
+        assert!(
+            r.judgement
+                .findings
+                .iter()
+                .any(|e| e.code() == "walk-hop-silent"),
+            "{:#?}",
+            r.judgement.findings
         );
     }
 
     #[test]
     fn icmp_admin_prohibited_names_the_router() {
         let r = run(81, 4, Rule::IcmpAdminAtRouter(1), SessionConfig::default());
-        assert_eq!(r.verdict, Verdict::IcmpRejected);
+        assert_eq!(r.judgement.verdict, Verdict::IcmpRejected);
         let (addr, hops, is_target, _) = rejecter(&r);
         assert_eq!(
             (addr, hops, is_target),
@@ -2338,11 +2240,11 @@ mod tests {
         assert_eq!(reports.len(), 5);
         for r in &reports {
             assert_eq!(
-                r.verdict,
+                r.judgement.verdict,
                 Verdict::Unreachable,
                 "{}: {:#?}",
                 r.port,
-                r.evidence
+                r.judgement.findings
             );
             let (addr, hops, is_target, kind) = rejecter(r);
             assert_eq!(
@@ -2356,14 +2258,17 @@ mod tests {
         // A burst of 6 tokens, 2 per route error: three ports had their own answers, two inherited it.
         let inherited = reports
             .iter()
-            .filter(|r| r.evidence[0].code == "route-error-for-address")
+            .filter(|r| r.judgement.findings[0].code() == "route-error-for-address")
             .count();
         assert_eq!(inherited, 2, "{reports:#?}");
         let slowest = reports
             .iter()
-            .map(|r| r.time_to_verdict_ms)
+            .map(|r| r.time_to_verdict.as_millis_f64())
             .fold(0.0, f64::max);
-        let times: Vec<f64> = reports.iter().map(|r| r.time_to_verdict_ms).collect();
+        let times: Vec<f64> = reports
+            .iter()
+            .map(|r| r.time_to_verdict.as_millis_f64())
+            .collect();
         assert!(
             slowest < 1_000.0,
             "no waiting on silence once the error is known: {times:?} ms"
@@ -2379,12 +2284,12 @@ mod tests {
         let ports: Vec<u16> = (81..=88).collect();
         let reports = run_net(&ports, net, SessionConfig::default());
         for r in &reports {
-            assert_eq!(r.verdict, Verdict::Filtered);
+            assert_eq!(r.judgement.verdict, Verdict::Filtered);
             assert!(
-                r.headline.contains("after hop 3"),
+                headline(r).contains("after hop 3"),
                 "{}: {} {:#?}",
                 r.port,
-                r.headline,
+                headline(r),
                 r.path
             );
         }
@@ -2399,11 +2304,11 @@ mod tests {
         let r = run(81, 4, Rule::RejectRstAtRouter(2), cfg);
         assert_eq!(r.probes_sent, 1);
         assert_eq!(
-            r.verdict,
+            r.judgement.verdict,
             Verdict::Closed,
             "one RST with nothing to compare: closed, low"
         );
-        assert_eq!(r.confidence, Confidence::Low);
+        assert_eq!(r.judgement.confidence, Confidence::Low);
     }
 
     #[test]
@@ -2414,6 +2319,6 @@ mod tests {
         };
         let r = run(81, 10, Rule::RejectRstAtRouter(6), cfg);
         assert!(r.probes_sent <= 4, "{}", r.probes_sent);
-        assert!(r.evidence.iter().any(|e| e.code == "budget"));
+        assert!(r.judgement.findings.iter().any(|e| e.code() == "budget"));
     }
 }

@@ -202,7 +202,7 @@ impl Acc {
                 self.hops[..=n].sort_unstable();
             }
         }
-        if let Some(rtt) = j.rtt_ms {
+        if let Some(rtt) = j.rtt_ms() {
             let seen = self.counts.bump(SEEN_RTTS);
             let len = self.rtts.len();
             if len < cap {
@@ -380,7 +380,7 @@ mod tests {
                     self.hops.sort_unstable();
                 }
             }
-            if let Some(rtt) = j.rtt_ms {
+            if let Some(rtt) = j.rtt_ms() {
                 self.seen_rtts += 1;
                 if self.rtts.len() < cap {
                     self.rtts.push(rtt);
@@ -494,7 +494,7 @@ mod tests {
         // 20,000 replies with RTTs 1..=20,000 ms, in a scrambled order.
         for i in 0..20_000u64 {
             let ms = (i * 7_919) % 20_000 + 1;
-            r.judgement.rtt_ms = Some(crate::time::Duration(ms as i64 * 1_000_000).as_millis_f64());
+            r.judgement.rtt = Some(crate::time::Duration(ms as i64 * 1_000_000));
             summary.add(&r);
         }
         let acc = summary.accs.first().expect("one row");
@@ -548,18 +548,18 @@ mod tests {
                 is_target: false,
                 kind: crate::verdict::RejecterKind::Router,
             });
-            r.judgement.rtt_ms = match next(40) {
+            r.judgement.rtt = match next(40) {
                 0 => None,
-                1 => Some(-1.5),
-                2 => Some(f64::NAN),
-                3 => Some(5_000.123),
-                4 => Some(-0.0),
-                5 => Some(0.1 + 0.2),
-                _ => Some(crate::time::Duration(next(300_000_000) as i64).as_millis_f64()),
+                1 => Some(crate::time::Duration(-1_500_000)),
+                2 => Some(crate::time::Duration(i64::MIN)),
+                3 => Some(crate::time::Duration(5_000_123_000)),
+                4 => Some(crate::time::Duration(0)),
+                5 => Some(crate::time::Duration(1)),
+                _ => Some(crate::time::Duration(next(300_000_000) as i64)),
             };
             if i % 7 == 0 {
                 // A row that never sees an odd value stays in nanoseconds; most rows do see one.
-                r.judgement.rtt_ms = Some(crate::time::Duration(i as i64 * 1000).as_millis_f64());
+                r.judgement.rtt = Some(crate::time::Duration(i as i64 * 1000));
             }
             compact.add(&r);
             plain.add(&r, Summary::MAX_ROWS);
@@ -568,7 +568,7 @@ mod tests {
         let mut r = base;
         for i in 0..(Summary::MAX_ROWS as u32 + 500) {
             r.attempt.probe.key.server = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i));
-            r.judgement.rtt_ms = Some(f64::from(i % 977) / 7.0);
+            r.judgement.rtt = Some(crate::time::Duration(i64::from(i % 977) * 1_000_000 / 7));
             compact.add(&r);
             plain.add(&r, Summary::MAX_ROWS);
         }

@@ -1,12 +1,13 @@
 //! The verdict vocabulary: what an attempt's packets say about who refused it.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::findings::{Advice, Cause, Finding};
 use crate::model::HopCount;
+use crate::time::Duration;
 
 /// Who refused the connection, and how. Serialized in kebab-case (`firewall-rst`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -86,31 +87,6 @@ impl fmt::Display for Confidence {
     }
 }
 
-/// One observation and what it implies.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Evidence {
-    /// A stable machine-readable tag, e.g. `rst-closer-than-synack`.
-    pub code: Cow<'static, str>,
-    /// What the packets show.
-    pub observed: String,
-    /// What that means (most are fixed sentences, kept without a copy).
-    pub implies: Cow<'static, str>,
-}
-
-impl Evidence {
-    pub(crate) fn new(
-        code: &'static str,
-        observed: impl Into<String>,
-        implies: impl Into<Cow<'static, str>>,
-    ) -> Self {
-        Evidence {
-            code: Cow::Borrowed(code),
-            observed: observed.into(),
-            implies: implies.into(),
-        }
-    }
-}
-
 /// What kind of device a rejecter is, relative to the target. Serialized in kebab-case (`backend`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -153,23 +129,36 @@ pub struct Rejecter {
     pub kind: RejecterKind,
 }
 
-/// The verdict on one attempt, with everything that backs it.
+/// The verdict on one attempt, with everything that backs it, as data: [`crate::explain`] writes the words.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Judgement {
     /// The verdict.
     pub verdict: Verdict,
     /// How sure.
     pub confidence: Confidence,
-    /// One sentence for an operator: the headline.
-    pub headline: String,
+    /// What the headline says.
+    pub cause: Cause,
     /// Who answered (None for `open` and `filtered`).
     pub rejecter: Option<Rejecter>,
     /// The target's own distance, when some reply from its stack showed it.
     pub target_hops: Option<HopCount>,
-    /// Round-trip time of the deciding reply, in milliseconds.
-    pub rtt_ms: Option<f64>,
+    /// Round-trip time of the deciding reply.
+    #[serde(rename = "rtt_ms", with = "crate::findings::millis_option")]
+    pub rtt: Option<Duration>,
     /// The observations, most decisive first.
-    pub evidence: Vec<Evidence>,
-    /// What an operator can do next (fixed sentences kept without a copy).
-    pub next_steps: Vec<Cow<'static, str>>,
+    pub findings: Vec<Finding>,
+    /// What an operator can do next.
+    pub advice: Vec<Advice>,
+}
+
+impl Judgement {
+    /// The round-trip time of the deciding reply in milliseconds.
+    pub fn rtt_ms(&self) -> Option<f64> {
+        self.rtt.map(Duration::as_millis_f64)
+    }
+
+    /// Whether a finding with `code` is among the findings.
+    pub fn has(&self, code: &str) -> bool {
+        self.findings.iter().any(|f| f.code() == code)
+    }
 }

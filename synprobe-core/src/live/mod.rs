@@ -13,7 +13,8 @@
 //! synprobe_core::live::drop_privileges()?;
 //! let run = prober.run(jobs, &AtomicBool::new(false))?;
 //! for r in &run.reports {
-//!     println!("{}:{} {} — {}", r.target, r.port, r.verdict, r.headline);
+//!     let words = synprobe_core::explain::Explain::of_target(r);
+//!     println!("{}:{} {} — {}", r.target, r.port, r.judgement.verdict, words.headline(&r.judgement));
 //! }
 //! # Ok(())
 //! # }
@@ -519,7 +520,12 @@ pub fn write_pcapng<W: Write>(
         let verdict = outcome
             .reports
             .get(f.job)
-            .map(|r| format!(" | verdict: {} ({} confidence)", r.verdict, r.confidence))
+            .map(|r| {
+                format!(
+                    " | verdict: {} ({} confidence)",
+                    r.judgement.verdict, r.judgement.confidence
+                )
+            })
             .unwrap_or_default();
         let note = format!("{}{verdict}", f.note);
         w.write_on(f.interface, f.ts, &f.data, f.orig_len, Some(&note))?;
