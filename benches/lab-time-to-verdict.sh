@@ -6,6 +6,7 @@
 # synprobe's and nmap's alike, starts with the routers' ICMP buckets full, as a first probe in the wild would.
 # Run by hand:
 #   sudo benches/lab-time-to-verdict.sh [RUNS]        (results in target/lab-bench/, a table on stdout)
+#   sudo ONLY="unreachable-route arp-failure" benches/lab-time-to-verdict.sh 10    (just those scenarios)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-10}
@@ -15,7 +16,7 @@ for tool in hyperfine nmap ip iptables ping; do
 done
 cargo build --release -q -p synprobe-cli
 BIN=$PWD/target/release/synprobe
-OUT=$PWD/target/lab-bench; mkdir -p "$OUT"
+OUT=$PWD/target/lab-bench${ONLY:+-only}; mkdir -p "$OUT"
 P=spbench$$
 nodes=(client r1 r2 server)
 cleanup() { for x in "${nodes[@]}"; do ip netns del "$P-$x" 2>/dev/null || true; done; }
@@ -58,6 +59,8 @@ for spec in "open:80" "closed:81" "rst-at-r2:82" "rst-on-host:83" "icmp-admin-at
     "arp-failure:443:198.18.2.99"; do
   IFS=: read -r name port addr <<<"$spec"
   addr=${addr:-198.18.2.2}
+  # ONLY="drop-at-r1 arp-failure" runs just those scenarios.
+  if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]]; then continue; fi
   # synprobe exits with its verdict's code (10-14): not a failure here.
   sleep "$PAUSE"
   verdict=$( (run "$BIN" "$addr" "$port" --json || true) | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["verdict"])')
