@@ -13,6 +13,25 @@ use serde_json::Value;
 use synprobe_tests::lab::{root_or_skip, Lab, NftHook};
 use synprobe_tests::live::{check, check_kind, probe, reports};
 
+/// A lab test for IPv4 and one for IPv6 of the scenario `$run(v6)`, each skipped (visibly) without root.
+macro_rules! both_families {
+    ($run:ident, $v4:ident, $v6:ident) => {
+        #[test]
+        fn $v4() {
+            if root_or_skip(stringify!($v4)) {
+                $run(false);
+            }
+        }
+
+        #[test]
+        fn $v6() {
+            if root_or_skip(stringify!($v6)) {
+                $run(true);
+            }
+        }
+    };
+}
+
 fn any(v6: bool) -> IpAddr {
     if v6 {
         Ipv6Addr::UNSPECIFIED.into()
@@ -140,19 +159,7 @@ fn docker_host(v6: bool) {
     check_kind(at(&all, s, HOST_CLOSED), "closed", (s, 3, true), "target");
 }
 
-#[test]
-fn docker_host_ipv4() {
-    if root_or_skip("docker_host_ipv4") {
-        docker_host(false);
-    }
-}
-
-#[test]
-fn docker_host_ipv6() {
-    if root_or_skip("docker_host_ipv6") {
-        docker_host(true);
-    }
-}
+both_families!(docker_host, docker_host_ipv4, docker_host_ipv6);
 
 /// r1 sends no time-exceeded (as some ISPs' routers): a DROP on the host and an RST forged by r2 are still
 /// placed right, and the silent hop is said.
@@ -195,19 +202,11 @@ fn silent_first_router(v6: bool) {
     );
 }
 
-#[test]
-fn router_without_time_exceeded_ipv4() {
-    if root_or_skip("router_without_time_exceeded_ipv4") {
-        silent_first_router(false);
-    }
-}
-
-#[test]
-fn router_without_time_exceeded_ipv6() {
-    if root_or_skip("router_without_time_exceeded_ipv6") {
-        silent_first_router(true);
-    }
-}
+both_families!(
+    silent_first_router,
+    router_without_time_exceeded_ipv4,
+    router_without_time_exceeded_ipv6
+);
 
 /// One name with five addresses: behind an `unreachable` route on r1, behind a `prohibit` route on r1, an
 /// absent neighbour of r2 (ARP / neighbour discovery fails), and the live server; each on three ports, all in
@@ -291,19 +290,11 @@ fn routes_and_names(v6: bool) {
     );
 }
 
-#[test]
-fn routes_arp_failures_and_names_ipv4() {
-    if root_or_skip("routes_arp_failures_and_names_ipv4") {
-        routes_and_names(false);
-    }
-}
-
-#[test]
-fn routes_arp_failures_and_names_ipv6() {
-    if root_or_skip("routes_arp_failures_and_names_ipv6") {
-        routes_and_names(true);
-    }
-}
+both_families!(
+    routes_and_names,
+    routes_arp_failures_and_names_ipv4,
+    routes_arp_failures_and_names_ipv6
+);
 
 /// Host firewalls as their tools install them: firewalld's default zone (reject with admin-prohibited) and
 /// ufw's defaults (drop, and `ufw reject` as a tcp-reset), each on its own server.
@@ -343,19 +334,11 @@ fn host_firewalls(v6: bool) {
     );
 }
 
-#[test]
-fn firewalld_and_ufw_ipv4() {
-    if root_or_skip("firewalld_and_ufw_ipv4") {
-        host_firewalls(false);
-    }
-}
-
-#[test]
-fn firewalld_and_ufw_ipv6() {
-    if root_or_skip("firewalld_and_ufw_ipv6") {
-        host_firewalls(true);
-    }
-}
+both_families!(
+    host_firewalls,
+    firewalld_and_ufw_ipv4,
+    firewalld_and_ufw_ipv6
+);
 
 /// A SYN proxy in front of a listening and a missing service, and a listener whose accept queue is full.
 fn proxy_and_backlog(v6: bool) {
@@ -396,19 +379,11 @@ fn proxy_and_backlog(v6: bool) {
     );
 }
 
-#[test]
-fn syn_proxy_and_full_backlog_ipv4() {
-    if root_or_skip("syn_proxy_and_full_backlog_ipv4") {
-        proxy_and_backlog(false);
-    }
-}
-
-#[test]
-fn syn_proxy_and_full_backlog_ipv6() {
-    if root_or_skip("syn_proxy_and_full_backlog_ipv6") {
-        proxy_and_backlog(true);
-    }
-}
+both_families!(
+    proxy_and_backlog,
+    syn_proxy_and_full_backlog_ipv4,
+    syn_proxy_and_full_backlog_ipv6
+);
 
 /// This host's own address: hop 0, and what its sockets and counters say.
 fn own_address(v6: bool) {
@@ -451,19 +426,7 @@ fn own_address(v6: bool) {
         .is_some_and(|h| h.contains("listen backlog is full")));
 }
 
-#[test]
-fn own_address_ipv4() {
-    if root_or_skip("own_address_ipv4") {
-        own_address(false);
-    }
-}
-
-#[test]
-fn own_address_ipv6() {
-    if root_or_skip("own_address_ipv6") {
-        own_address(true);
-    }
-}
+both_families!(own_address, own_address_ipv4, own_address_ipv6);
 
 /// What a scenario truly is: the verdict and rejecter synprobe must give.
 struct Truth {
@@ -758,36 +721,25 @@ fn scored_against_nmap(v6: bool) {
     );
 }
 
-#[test]
-fn scored_against_nmap_ipv4() {
-    if !root_or_skip("scored_against_nmap_ipv4") {
-        return;
-    }
+/// [`scored_against_nmap`], skipped (visibly) without nmap, except in CI, which installs it.
+fn scored_when_nmap_is_there(v6: bool) {
     if std::process::Command::new("nmap")
         .arg("-V")
         .output()
         .is_err()
     {
         assert!(std::env::var_os("CI").is_none(), "CI installs nmap");
-        println!("SKIP scored_against_nmap_ipv4: nmap is not installed (scripts/install-deps.sh installs it)");
+        let _ = std::io::Write::write_fmt(
+            &mut std::io::stderr(),
+            format_args!("SKIP scored_against_nmap: nmap is not installed (scripts/install-deps.sh installs it)\n"),
+        );
         return;
     }
-    scored_against_nmap(false);
+    scored_against_nmap(v6);
 }
 
-#[test]
-fn scored_against_nmap_ipv6() {
-    if !root_or_skip("scored_against_nmap_ipv6") {
-        return;
-    }
-    if std::process::Command::new("nmap")
-        .arg("-V")
-        .output()
-        .is_err()
-    {
-        assert!(std::env::var_os("CI").is_none(), "CI installs nmap");
-        println!("SKIP scored_against_nmap_ipv6: nmap is not installed (scripts/install-deps.sh installs it)");
-        return;
-    }
-    scored_against_nmap(true);
-}
+both_families!(
+    scored_when_nmap_is_there,
+    scored_against_nmap_ipv4,
+    scored_against_nmap_ipv6
+);
