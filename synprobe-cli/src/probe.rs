@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use synprobe_core::explain::Explain;
-use synprobe_core::live::{drop_privileges, write_pcapng, Job, Prober, ProberConfig};
+use synprobe_core::live::{drop_privileges, write_pcapng, Job, Prober, ProberConfig, RunError};
 use synprobe_core::record::ProbeRecord;
 use synprobe_core::session::{SessionConfig, TargetReport};
 use synprobe_core::{parse_ports, Duration, Error};
@@ -187,8 +187,11 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
     let started = Instant::now();
     let (outcome, failure) = match prober.run(jobs, &stop) {
         Ok(o) => (o, None),
-        Err(Error::RunFailed { reason, partial }) => (*partial, Some(reason)),
-        Err(e) => return Ok(fail(&e)),
+        Err(RunError {
+            error,
+            partial: Some(partial),
+        }) => (*partial, Some(error)),
+        Err(RunError { error, .. }) => return Ok(fail(&error)),
     };
     tracing::info!(
         "{} verdict(s) in {:.1} ms, {} packet(s) sent, {} frame(s) captured for them",
@@ -238,7 +241,7 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
         );
     }
     if let Some(reason) = failure {
-        eprintln!("synprobe: {reason}; the verdicts above judge what was seen until then");
+        eprintln!("synprobe: the run stopped early: {reason}; the verdicts above judge what was seen until then");
         return Ok(exit::NO_TARGET);
     }
     if outcome.interrupted {

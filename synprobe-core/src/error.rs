@@ -19,6 +19,13 @@ pub enum Error {
         reason: String,
     },
 
+    /// A BPF filter was asked for, but this build of synprobe-core has no BPF compiler (feature `bpf` off).
+    #[error("cannot apply the filter `{expr}`: this build has no BPF support (the `bpf` feature is off)")]
+    FilterUnsupported {
+        /// The expression.
+        expr: String,
+    },
+
     /// A packet could not be built (addresses of different families, a value out of range).
     #[error("cannot build the packet: {0}")]
     Build(String),
@@ -53,15 +60,6 @@ pub enum Error {
         interface: String,
         /// libpcap's message.
         reason: String,
-    },
-
-    /// The live run failed part-way; what was captured and judged until then is kept.
-    #[error("the run stopped early: {reason}")]
-    RunFailed {
-        /// Why.
-        reason: String,
-        /// The reports and frames until then.
-        partial: Box<crate::live::RunOutcome>,
     },
 
     /// Another I/O operation failed.

@@ -133,6 +133,7 @@ mod hint;
 pub mod host;
 #[cfg(test)]
 mod lab_frames;
+#[cfg(feature = "live")]
 pub mod live;
 pub mod matcher;
 mod model;
@@ -156,7 +157,9 @@ pub use model::{
     Ttl,
 };
 pub use ports::{parse_ports, PortListError, MAX_PORTS};
-pub use replay::{replay, replay_parallel, BpfFilter, ReplayOptions, ReplayStats};
+#[cfg(feature = "bpf")]
+pub use replay::BpfFilter;
+pub use replay::{replay, replay_parallel, ReplayOptions, ReplayStats};
 pub use summary::{Summary, SummaryRow};
 pub use time::{Duration, Timestamp};
 pub use verdict::{Confidence, Judgement, Rejecter, RejecterKind, Verdict};

@@ -1,5 +1,6 @@
 //! Replaying a capture file through the engine: the offline half of synprobe.
 
+#[cfg(feature = "bpf")]
 use std::collections::HashMap;
 use std::io::Read;
 use std::net::IpAddr;
@@ -15,11 +16,14 @@ use crate::matcher::{ClosedAttempt, MatchStats, Spent};
 use crate::time::Timestamp;
 
 /// A BPF filter (tcpdump syntax) applied to frames before analysis, compiled by libpcap once per link type.
+/// Needs the `bpf` feature.
+#[cfg(feature = "bpf")]
 pub struct BpfFilter {
     expr: String,
     programs: HashMap<u32, pcap::BpfProgram>,
 }
 
+#[cfg(feature = "bpf")]
 impl BpfFilter {
     /// Check that `expr` compiles (for Ethernet) and keep it for the link types met later.
     pub fn new(expr: &str) -> Result<Self> {
@@ -56,10 +60,28 @@ impl BpfFilter {
     }
 }
 
+/// Without the `bpf` feature no filter can be compiled: asking for one is an error, and no filter exists.
+#[cfg(not(feature = "bpf"))]
+enum BpfFilter {}
+
+#[cfg(not(feature = "bpf"))]
+impl BpfFilter {
+    fn new(expr: &str) -> Result<Self> {
+        Err(Error::FilterUnsupported {
+            expr: expr.to_string(),
+        })
+    }
+
+    fn matches(&mut self, _link: LinkType, _data: &[u8]) -> bool {
+        match *self {}
+    }
+}
+
 /// What to replay and how.
 #[derive(Debug, Clone, Default)]
 pub struct ReplayOptions {
-    /// A BPF expression frames must match.
+    /// A BPF expression frames must match (needs the `bpf` feature: without it, replaying with a filter is an
+    /// [`Error::FilterUnsupported`]).
     pub filter: Option<String>,
     /// Only report attempts to or from this address.
     pub host: Option<IpAddr>,
@@ -455,6 +477,39 @@ mod tests {
             Some(x) => TcpSpec::rst_to(&syn).emit(&back.tos(x)),
         };
         t.at(ms + 20.0, reply.expect("reply"));
+    }
+
+    /// Without the `bpf` feature a filter is a typed error, before anything is read, on both paths; with it,
+    /// an expression libpcap rejects is one.
+    #[test]
+    fn a_filter_that_cannot_be_applied_is_an_error() {
+        let mut t = Timeline::starting_at(1_700_000_000);
+        exchange(&mut t, 0.0, 443, 0, None);
+        let bytes = t.write_pcap(Vec::new()).expect("pcap");
+        let expr = if cfg!(feature = "bpf") {
+            "tcp and and"
+        } else {
+            "tcp"
+        };
+        let options = ReplayOptions {
+            filter: Some(expr.into()),
+            ..ReplayOptions::default()
+        };
+        for parallel in [false, true] {
+            let mut reader = CaptureReader::new(&bytes[..]).expect("reads");
+            let r = if parallel {
+                replay_parallel(&mut reader, &options, |_, _| {}, |_| {})
+            } else {
+                replay(&mut reader, &options, |_, _| {}, |_| {})
+            };
+            match r {
+                #[cfg(feature = "bpf")]
+                Err(Error::Filter { expr: e, .. }) => assert_eq!(e, expr),
+                #[cfg(not(feature = "bpf"))]
+                Err(Error::FilterUnsupported { expr: e }) => assert_eq!(e, expr),
+                other => panic!("expected a filter error, got {other:?}"),
+            }
+        }
     }
 
     fn both(t: &Timeline) -> (Vec<Report>, Vec<Report>) {

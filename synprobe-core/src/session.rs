@@ -51,6 +51,9 @@ use crate::trace::{other_packet_record, packet_records, PacketRecord};
 use crate::verdict::{Confidence, Judgement, Rejecter, RejecterKind, Verdict};
 use crate::wire::{IcmpErrorKind, TcpFlags, Transport, Unreachable};
 
+mod simulate;
+pub use simulate::simulate;
+
 /// What a probe is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "step", content = "value")]
@@ -1809,8 +1812,8 @@ mod tests {
     fn next_steps(r: &TargetReport) -> Vec<String> {
         Explain::of_target(r).next_steps(&r.judgement)
     }
+    use super::simulate;
     use crate::build::{echo as build_echo, icmp_error, IpSpec, QuoteLen, TcpSpec};
-    use crate::live::simulate;
     use crate::wire::parse_frame;
     use crate::LinkType;
 
