@@ -45,6 +45,20 @@ pub struct Report {
     pub judgement: Judgement,
 }
 
+impl Report {
+    /// Give the strings and vectors of a report that is no longer needed to this thread's pools
+    /// ([`crate::pool`]), for the next judgements to reuse.
+    pub(crate) fn recycle(self) {
+        use crate::pool::give;
+        let Report { attempt, judgement } = self;
+        give(judgement.findings);
+        give(judgement.advice);
+        give(attempt.syns);
+        give(attempt.replies);
+        give(attempt.client_frames);
+    }
+}
+
 /// Whether an ICMP error's quote can be read as far as it matters: an IP header, and when it quotes TCP, the
 /// 8 bytes of ports and sequence number every router must quote. True for every frame that is no ICMP error.
 fn quote_is_usable(packet: &crate::wire::Packet) -> bool {

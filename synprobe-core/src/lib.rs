@@ -20,6 +20,19 @@
 //! ([`live::Prober`], over the sans-IO plan of [`session::Session`]), and in tests on frames built in memory
 //! with [`build`].
 //!
+//! ## Layers
+//!
+//! Dependencies point one way. From the bottom: `time` → `hint` → `ports` → `capture` (reading and writing
+//! files) → `wire` (parsing frames) → `error` → `model` → `findings` → `verdict` → `host` → `trace` → `pool`
+//! → `matcher` → `analysis` → `engine` → `build` → `summary` → `replay` → `session` (the sans-IO live plan)
+//! → `live` (the I/O edge) → `explain` → `record`. A module uses only modules before it in this list: a lower
+//! one never imports a higher one to borrow a helper (the helper moves down instead), and `tests/layers.rs`
+//! checks it. Tests may use any module.
+//!
+//! Two cargo features, both on by default, hold the I/O an engine-only embedder does not need: `live` (the
+//! [`live`] module: raw sockets, libpcap capture, privilege drop; pnet, socket2, nix, netlink) and `bpf`
+//! (`BpfFilter`: filters compiled by libpcap). Without them, everything else builds and runs, libpcap-free.
+//!
 //! ## Judging frames
 //!
 //! A capture built in memory: a server 8 hops away answers port 443, and port 22 is refused by an RST that

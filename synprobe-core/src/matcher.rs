@@ -7,6 +7,7 @@
 
 mod expiry;
 mod flows;
+mod lesson;
 mod recent;
 mod slot;
 
@@ -20,6 +21,8 @@ use crate::time::{Duration, Timestamp};
 use crate::wire::TcpFlags;
 use crate::wire::Transport;
 use expiry::Expiry;
+pub use lesson::rtt_of;
+pub(crate) use lesson::{is_route_wide, linux_option_layout, Lesson, LessonReply};
 use recent::Recent;
 pub(crate) use slot::Spent;
 use slot::{InFlight, Slot};
@@ -495,7 +498,7 @@ pub(crate) struct ClosedAttempt {
 impl ClosedAttempt {
     /// What the analyzer learns from the attempt, read from the compact form when it holds it (nearly always:
     /// `None` when more than one reply was kept, or one that is not a SYN-ACK or RST).
-    pub(crate) fn lesson(&self) -> Option<crate::analysis::Lesson> {
+    pub(crate) fn lesson(&self) -> Option<Lesson> {
         self.slot.lesson()
     }
 

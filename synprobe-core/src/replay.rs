@@ -190,7 +190,7 @@ pub fn replay<R: Read>(
             } else {
                 stats.not_selected += 1;
             }
-            crate::pool::recycle(r);
+            r.recycle();
         }
     };
     // The callback below needs the stats too (`on_report` sees them): they are kept apart and merged.
@@ -365,7 +365,7 @@ pub fn replay_parallel<R: Read + Send>(
                 } else {
                     seen.not_selected += 1;
                 }
-                crate::pool::recycle(r);
+                r.recycle();
             }
         };
         for mut batch in rx {

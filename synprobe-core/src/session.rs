@@ -38,13 +38,13 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{is_route_wide, AnalyzerConfig, TtlReading};
+use crate::analysis::{AnalyzerConfig, TtlReading};
 use crate::build::{echo, IpSpec, TcpSpec};
 use crate::engine::{Engine, EngineConfig, Report};
 pub use crate::findings::FullConnect;
 use crate::findings::{Advice, Cause, DropPoint, Finding, WalkAnswer, WalkStep};
 use crate::host::{ListenCounters, PortListeners};
-use crate::matcher::MatchConfig;
+use crate::matcher::{is_route_wide, MatchConfig};
 use crate::model::{HopCount, Observed, ReplyKind};
 use crate::time::{Duration, Timestamp};
 use crate::trace::{other_packet_record, packet_records, PacketRecord};
