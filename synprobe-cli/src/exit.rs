@@ -6,7 +6,8 @@ use synprobe_core::Verdict;
 
 /// Success: the replay read the whole file; every probed port is open.
 pub const OK: u8 = 0;
-/// Usage error: a wrong flag or argument (clap's own code), a --filter that does not compile, a bad port list.
+/// Usage error: a wrong flag or argument (clap's own code), a --filter that does not compile, a bad port list,
+/// settings the library refuses (`Error::Config`).
 pub const USAGE: u8 = 2;
 /// The capture file is damaged: what came before the damage was analysed and printed.
 pub const DAMAGED_INPUT: u8 = 65;

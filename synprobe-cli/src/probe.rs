@@ -109,6 +109,8 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
         }
     }
     session.max_rto = Duration::from_secs_f64(args.max_wait);
+    // A --max-wait below the default shortest wait lowers that too (the core refuses min_rto > max_rto).
+    session.min_rto = session.min_rto.min(session.max_rto);
     let config = ProberConfig {
         session,
         interface: args.interface.clone(),
@@ -263,10 +265,12 @@ fn warn(args: &ProbeArgs, what: std::fmt::Arguments<'_>) {
     }
 }
 
-/// Say what stopped the probe and pick its exit code: missing privilege 77, anything else about the target 68.
+/// Say what stopped the probe and pick its exit code: settings the core refuses 2, missing privilege 77,
+/// anything else about the target 68.
 fn fail(e: &Error) -> u8 {
     eprintln!("synprobe: {e}");
     match e {
+        Error::Config(_) => exit::USAGE,
         Error::Privilege { .. } => exit::NO_PERMISSION,
         _ => exit::NO_TARGET,
     }

@@ -151,6 +151,10 @@ pub fn replay(args: &ReplayArgs) -> io::Result<u8> {
             eprintln!("synprobe: the --filter `{expr}` is not a valid BPF expression: {reason} (see `man pcap-filter`)");
             return Ok(exit::USAGE);
         }
+        Err(e @ (Error::Config(_) | Error::FilterUnsupported { .. })) => {
+            eprintln!("synprobe: {e}");
+            return Ok(exit::USAGE);
+        }
         Err(e) => {
             eprintln!("synprobe: cannot replay {name}: {e}");
             return Ok(exit::NO_INPUT);

@@ -10,6 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
+use crate::error::{check, ConfigError};
 pub use crate::findings::TtlReading;
 use crate::findings::{Advice, Cause, Finding, HopRange, HostReplies, IcmpSender, InitialTtls};
 pub use crate::matcher::rtt_of;
@@ -237,6 +238,15 @@ impl Default for AnalyzerConfig {
             lookahead: Duration::from_millis(10_000),
             live: false,
         }
+    }
+}
+
+impl AnalyzerConfig {
+    /// Check the settings: `max_servers` at least 1, `lookahead` not negative. `max_pending` may be 0 (nothing
+    /// is held back: every attempt is judged as soon as it closes), and `lookahead` 0 (no wait after an RST).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check::at_least_one("analyzer.max_servers", self.max_servers)?;
+        check::not_negative("analyzer.lookahead", self.lookahead)
     }
 }
 
@@ -1636,7 +1646,7 @@ mod tests {
             },
             ..EngineConfig::default()
         };
-        let mut engine = crate::Engine::new(config);
+        let mut engine = crate::Engine::new(config).expect("valid settings");
         let mut max_open = 0;
         for (ts, f) in t.ethernet_frames() {
             let _ = engine.push_frame(crate::LinkType::ETHERNET, ts, &f, f.len() as u32);

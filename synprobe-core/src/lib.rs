@@ -59,7 +59,7 @@
 //! capture.at(109.0, TcpSpec::rst_to(&syn).emit(&from_server.ttl(61))?);
 //!
 //! // Push frames with their capture time, pop judged attempts; `finish` at the end of the input.
-//! let mut engine = Engine::new(EngineConfig::default());
+//! let mut engine = Engine::new(EngineConfig::default())?;
 //! let mut reports = Vec::new();
 //! for (ts, frame) in capture.ethernet_frames() {
 //!     engine
@@ -163,7 +163,7 @@ pub mod wire;
 
 pub use capture::LinkType;
 pub use engine::{Engine, EngineConfig, FrameStats, Report};
-pub use error::{Error, Result};
+pub use error::{ConfigError, Error, Result};
 pub use findings::{Advice, Cause, Finding};
 pub use model::{
     Attempt, Closure, FlowKey, FrameRole, HopCount, Isn, Observed, Port, Probe, Reply, ReplyKind,

@@ -15,6 +15,7 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{check, ConfigError};
 use crate::model::{Attempt, Closure, FlowKey, Isn, Observed, Port, Probe, Reply, ReplyKind, Ttl};
 use crate::time::{Duration, Timestamp};
 #[cfg(test)]
@@ -53,6 +54,14 @@ impl Default for MatchConfig {
             max_in_flight: 1 << 18,
             follow_retransmissions: true,
         }
+    }
+}
+
+impl MatchConfig {
+    /// Check the settings: `timeout` longer than zero, `max_in_flight` at least 1.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check::positive("matcher.timeout", self.timeout)?;
+        check::at_least_one("matcher.max_in_flight", self.max_in_flight)
     }
 }
 

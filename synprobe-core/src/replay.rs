@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::Analyzer;
 use crate::capture::{CaptureError, CaptureReader, LinkType};
 use crate::engine::{Engine, EngineConfig, FrameStats, Front, Judge, Report};
-use crate::error::{Error, Result};
+use crate::error::{ConfigError, Error, Result};
 use crate::matcher::{ClosedAttempt, MatchStats, Spent};
 use crate::time::Timestamp;
 
@@ -92,6 +92,12 @@ pub struct ReplayOptions {
 }
 
 impl ReplayOptions {
+    /// Check the settings: the engine's ([`EngineConfig::validate`]). [`replay`] and [`replay_parallel`] do, before
+    /// reading.
+    pub fn validate(&self) -> std::result::Result<(), ConfigError> {
+        self.engine.validate()
+    }
+
     /// Whether `--host`/`--port` select this report.
     fn selects(&self, r: &Report) -> bool {
         let k = &r.attempt.probe.key;
@@ -180,8 +186,8 @@ pub fn replay<R: Read>(
     mut on_report: impl FnMut(&Report, &ReplayStats),
     mut on_progress: impl FnMut(u64),
 ) -> Result<(ReplayStats, Option<CaptureError>)> {
+    let mut engine = Engine::new(options.engine)?;
     let mut filter = options.filter.as_deref().map(BpfFilter::new).transpose()?;
-    let mut engine = Engine::new(options.engine);
     let mut stats = ReplayStats::default();
     let mut deliver = |engine: &mut Engine, stats: &mut ReplayStats| {
         while let Some(r) = engine.pop_report() {
@@ -339,6 +345,7 @@ pub fn replay_parallel<R: Read + Send>(
     mut on_report: impl FnMut(&Report, &ReplayStats),
     mut on_progress: impl FnMut(u64),
 ) -> Result<(ReplayStats, Option<CaptureError>)> {
+    options.validate()?;
     // Compile the filter here so that a bad expression is reported before anything is read; the matching thread
     // compiles its own copy (libpcap's programs stay on the thread that made them).
     if let Some(expr) = options.filter.as_deref() {

@@ -40,7 +40,7 @@ pub use send::{RawSender, Sender};
 pub use crate::session::simulate;
 
 use crate::capture::{LinkType, PcapNgWriter};
-use crate::error::{Error, Result};
+use crate::error::{check, ConfigError, Error, Result};
 use crate::model::Observed;
 use crate::session::{source_ports_needed, Outgoing, Session, SessionConfig, TargetReport};
 use crate::time::Timestamp;
@@ -80,6 +80,21 @@ pub struct ProberConfig {
     /// After the plan, open one ordinary TCP connection to every port whose SYN drew a SYN-ACK, to tell
     /// whether the service behind a SYN proxy accepts it (default false).
     pub connect: bool,
+}
+
+impl ProberConfig {
+    /// Check the settings: the session's ([`SessionConfig::validate`]), `max_pps` at least 1, and no empty
+    /// interface name. [`Prober::open`] does.
+    pub fn validate(&self) -> std::result::Result<(), ConfigError> {
+        self.session.validate()?;
+        check::at_least_one("prober.max_pps", self.max_pps)?;
+        if self.interface.as_deref() == Some("") {
+            return Err(ConfigError::Empty {
+                setting: "prober.interface",
+            });
+        }
+        Ok(())
+    }
 }
 
 impl Default for ProberConfig {
@@ -176,6 +191,7 @@ fn now() -> Timestamp {
 impl Prober {
     /// Resolve routes, open raw sockets and one capture per interface for these jobs. Needs CAP_NET_RAW.
     pub fn open(cfg: ProberConfig, jobs: &[Job]) -> Result<Prober> {
+        cfg.validate()?;
         let mut sources = HashMap::new();
         for j in jobs {
             sources.insert(j.target, source_for(j.target)?);
@@ -283,6 +299,7 @@ impl Prober {
                     base as u16,
                     seed.wrapping_mul(i as u64 + 1).rotate_left(17),
                 )
+                .map_err(Error::from)?
                 .with_host(host)
                 .local(source == target),
             );
