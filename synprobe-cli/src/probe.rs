@@ -14,6 +14,7 @@ use synprobe_core::record::ProbeRecord;
 use synprobe_core::session::{SessionConfig, TargetReport};
 use synprobe_core::{parse_ports, Duration, Error};
 
+use crate::advice::Advised;
 use crate::exit;
 use crate::palette::Palette;
 use crate::ProbeArgs;
@@ -160,7 +161,7 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
     let who = match drop_privileges() {
         Ok(w) => w,
         Err(e) => {
-            eprintln!("synprobe: {e}");
+            eprintln!("synprobe: {}", Advised(&e));
             return Ok(exit::NO_PERMISSION);
         }
     };
@@ -243,7 +244,10 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
         );
     }
     if let Some(reason) = failure {
-        eprintln!("synprobe: the run stopped early: {reason}; the verdicts above judge what was seen until then");
+        eprintln!(
+            "synprobe: the run stopped early: {}; the verdicts above judge what was seen until then",
+            Advised(&reason)
+        );
         return Ok(exit::NO_TARGET);
     }
     if outcome.interrupted {
@@ -268,7 +272,7 @@ fn warn(args: &ProbeArgs, what: std::fmt::Arguments<'_>) {
 /// Say what stopped the probe and pick its exit code: settings the core refuses 2, missing privilege 77,
 /// anything else about the target 68.
 fn fail(e: &Error) -> u8 {
-    eprintln!("synprobe: {e}");
+    eprintln!("synprobe: {}", Advised(e));
     match e {
         Error::Config(_) => exit::USAGE,
         Error::Privilege { .. } => exit::NO_PERMISSION,

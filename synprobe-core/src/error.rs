@@ -1,4 +1,8 @@
-//! The crate's error type: each says what was being done, to what, and what the user can do about it.
+//! The crate's error types. Each says what failed, on what, and why, with the facts in typed fields; what the
+//! user can do about it is for the front end to say (the synprobe CLI adds its advice per kind: "run it with
+//! sudo", "see `man pcap-filter`"), since only it knows its flags and how it was started.
+
+use std::net::IpAddr;
 
 use crate::capture::CaptureError;
 use crate::time::Duration;
@@ -12,7 +16,7 @@ pub enum Error {
     Capture(#[from] CaptureError),
 
     /// A BPF filter expression did not compile.
-    #[error("the filter `{expr}` is not a valid BPF expression: {reason} (see `man pcap-filter`)")]
+    #[error("the filter `{expr}` is not a valid BPF expression: {reason}")]
     Filter {
         /// The expression.
         expr: String,
@@ -35,31 +39,64 @@ pub enum Error {
     #[error("cannot build the packet: {0}")]
     Build(String),
 
-    /// The run cannot be planned as asked (too many targets for the source ports, for example).
-    #[error("cannot plan the run: {0}")]
-    Plan(String),
-
-    /// Live probing lacks CAP_NET_RAW (or CAP_NET_ADMIN for capture).
+    /// A live run needs more source ports than there are: each address/port pair gets its own range, as large as
+    /// its packet budget needs.
     #[error(
-        "cannot {what}: permission denied. Live probing needs raw sockets and packet capture: run it with sudo, \
-         or give the binary the capabilities once: sudo setcap cap_net_raw,cap_net_admin+ep \"$(command -v synprobe)\""
+        "cannot plan the run: {pairs} address/port pairs with a budget of {budget} packets each need {needed} \
+         source ports, more than the {available} available"
+    )]
+    SourcePorts {
+        /// Address/port pairs in the run.
+        pairs: usize,
+        /// Packets each may cost at most.
+        budget: u32,
+        /// Source ports they need.
+        needed: u32,
+        /// Source ports there are.
+        available: u32,
+    },
+
+    /// Live probing lacks CAP_NET_RAW (raw sockets) or CAP_NET_ADMIN (packet capture).
+    #[error(
+        "cannot {what}: permission denied (live probing needs CAP_NET_RAW for raw sockets and CAP_NET_ADMIN \
+         for packet capture)"
     )]
     Privilege {
         /// What was being opened.
         what: &'static str,
     },
 
-    /// No route, or no capture device, towards a target.
-    #[error("cannot reach {target}: {reason}")]
+    /// The kernel has no route towards a target (or finding it failed).
+    #[error("cannot reach {target}: {source}")]
     Route {
         /// The address concerned.
-        target: std::net::IpAddr,
-        /// Why.
-        reason: String,
+        target: IpAddr,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+
+    /// No capture device carries the source address the route to a target uses.
+    #[error("cannot capture the replies to {address}: no capture device carries that address")]
+    NoCaptureDevice {
+        /// The local address (for a target on this host, the loopback address).
+        address: IpAddr,
+    },
+
+    /// IPv6 targets reached from different source addresses cannot share one run (one raw IPv6 socket is
+    /// bound to one source).
+    #[error(
+        "cannot probe these IPv6 targets in one run: they are reached from different source addresses \
+         ({first} and {second})"
+    )]
+    MixedIpv6Sources {
+        /// One source address.
+        first: IpAddr,
+        /// Another.
+        second: IpAddr,
     },
 
     /// The live capture failed.
-    #[error("the capture on {interface} failed: {reason} (check the interface with `ip link`, or pick one with --interface)")]
+    #[error("the capture on {interface} failed: {reason}")]
     LiveCapture {
         /// The interface.
         interface: String,
@@ -183,5 +220,88 @@ pub(crate) mod check {
         } else {
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One error of each kind.
+    fn every_kind() -> Vec<Error> {
+        let addr: IpAddr = "192.0.2.7".parse().expect("address");
+        vec![
+            Error::Capture(CaptureError::Empty),
+            Error::Filter {
+                expr: "port port".into(),
+                reason: "syntax error".into(),
+            },
+            Error::FilterUnsupported { expr: "tcp".into() },
+            Error::Config(ConfigError::Zero {
+                setting: "session.budget",
+            }),
+            Error::Build("addresses of different families".into()),
+            Error::SourcePorts {
+                pairs: 2000,
+                budget: 64,
+                needed: 128_000,
+                available: 55_535,
+            },
+            Error::Privilege {
+                what: "open a raw IPv4 socket",
+            },
+            Error::Route {
+                target: addr,
+                source: std::io::Error::from_raw_os_error(101),
+            },
+            Error::NoCaptureDevice { address: addr },
+            Error::MixedIpv6Sources {
+                first: "2001:db8::1".parse().expect("address"),
+                second: "2001:db8::2".parse().expect("address"),
+            },
+            Error::LiveCapture {
+                interface: "eth9".into(),
+                reason: "No such device exists".into(),
+            },
+            Error::Io {
+                what: "send a probe",
+                source: std::io::Error::other("no buffer space"),
+            },
+        ]
+    }
+
+    /// The library states facts: it names no command, flag or manual page (the CLI adds those).
+    #[test]
+    fn messages_say_what_failed_and_give_no_advice() {
+        for e in every_kind() {
+            let words = e.to_string();
+            for advice in [
+                "sudo",
+                "setcap",
+                "--",
+                "man ",
+                "ip link",
+                "run it",
+                "probe fewer",
+                "lower",
+            ] {
+                assert!(
+                    !words.contains(advice),
+                    "{words:?} gives advice ({advice:?})"
+                );
+            }
+            assert!(!words.is_empty());
+        }
+        let e = Error::SourcePorts {
+            pairs: 2000,
+            budget: 64,
+            needed: 128_000,
+            available: 55_535,
+        };
+        assert_eq!(
+            e.to_string(),
+            "cannot plan the run: 2000 address/port pairs with a budget of 64 packets each need 128000 source \
+             ports, more than the 55535 available"
+        );
     }
 }

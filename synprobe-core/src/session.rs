@@ -58,6 +58,7 @@ pub use simulate::simulate;
 /// What a probe is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "step", content = "value")]
+#[non_exhaustive]
 pub enum Purpose {
     /// ICMP echo: the target's distance and round trip.
     Echo,

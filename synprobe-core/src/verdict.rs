@@ -13,6 +13,7 @@ use crate::time::Duration;
 /// Who refused the connection, and how. Serialized in kebab-case (`firewall-rst`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Verdict {
     /// The target answered SYN-ACK: something listens on the port.
     Open,

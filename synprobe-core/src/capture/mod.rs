@@ -133,6 +133,7 @@ pub struct Frame<'a> {
 
 /// The file format detected from the magic number (never from the file name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Format {
     /// Classic libpcap format.
     Pcap {

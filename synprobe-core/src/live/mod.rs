@@ -203,9 +203,9 @@ impl Prober {
             v
         };
         if v6_sources.len() > 1 {
-            return Err(Error::Route {
-                target: v6_sources[1],
-                reason: "IPv6 targets reached from different source addresses: probe them in separate runs".into(),
+            return Err(Error::MixedIpv6Sources {
+                first: v6_sources[0],
+                second: v6_sources[1],
             });
         }
         let need_v4 = sources.values().any(IpAddr::is_ipv4);
@@ -278,12 +278,13 @@ impl Prober {
             .sum();
         const FIRST_PORT: u32 = 10_000;
         if need > 65_535 - FIRST_PORT {
-            return Err(Error::Plan(format!(
-                "{} address/port pairs with a budget of {} packets each need {need} source ports, more than the {} available: probe fewer at once or lower --budget",
-                jobs.len(),
-                self.cfg.session.budget,
-                65_535 - FIRST_PORT
-            )).into());
+            return Err(Error::SourcePorts {
+                pairs: jobs.len(),
+                budget: self.cfg.session.budget,
+                needed: need,
+                available: 65_535 - FIRST_PORT,
+            }
+            .into());
         }
         let mut base = FIRST_PORT + (seed % u64::from(65_535 - FIRST_PORT - need + 1)) as u32;
         let mut sessions: Vec<Session> = Vec::new();
