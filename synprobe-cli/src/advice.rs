@@ -3,11 +3,13 @@
 
 use std::fmt;
 
+use synprobe_core::capture::{CaptureError, LooksLike};
 use synprobe_core::Error;
 
 /// The next step for an error of this kind, if there is one worth saying.
 pub fn advice(e: &Error) -> Option<&'static str> {
     match e {
+        Error::Capture(c) => capture_advice(c),
         Error::Filter { .. } => Some("see `man pcap-filter`"),
         Error::FilterUnsupported { .. } => Some(
             "this synprobe was built without synprobe-core's `bpf` feature: rebuild it with default features, \
@@ -26,6 +28,30 @@ pub fn advice(e: &Error) -> Option<&'static str> {
         Error::Route { .. } => Some("check the address and the routes (`ip route get ADDRESS`)"),
         // The message says it all: a damaged or unreadable capture, a setting out of range, a failed send.
         _ => None,
+    }
+}
+
+/// The next step for a capture that cannot be read: for input that is no capture but looks like something
+/// known, how to turn it into one.
+pub fn capture_advice(e: &CaptureError) -> Option<&'static str> {
+    match e.looks_like()? {
+        l if l.is_compressed() => Some("decompress it first"),
+        LooksLike::Zip => Some("extract it first"),
+        LooksLike::KuznetzovPcap => Some("convert it with editcap -F pcap first"),
+        LooksLike::Snoop => Some("convert it with editcap -F pcapng first"),
+        _ => None,
+    }
+}
+
+/// A capture error with its advice, as [`Advised`].
+pub struct AdvisedCapture<'a>(pub &'a CaptureError);
+
+impl fmt::Display for AdvisedCapture<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match capture_advice(self.0) {
+            Some(a) => write!(f, "{}; {a}", self.0),
+            None => write!(f, "{}", self.0),
+        }
     }
 }
 
@@ -97,6 +123,22 @@ mod tests {
             .ends_with("; probe them in separate runs"));
         let unsupported = Error::FilterUnsupported { expr: "tcp".into() };
         assert!(advice(&unsupported).is_some());
+        // Input that is no capture but looks like a known file: how to make it one.
+        let gzip = CaptureError::BadMagic { magic: 0x1f8b_0800 };
+        assert!(
+            AdvisedCapture(&gzip)
+                .to_string()
+                .ends_with(": it looks like a gzip-compressed file; decompress it first"),
+            "{}",
+            AdvisedCapture(&gzip)
+        );
+        let snoop = Error::Capture(CaptureError::BadMagic { magic: 0x736e_6f6f });
+        assert_eq!(
+            advice(&snoop),
+            Some("convert it with editcap -F pcapng first")
+        );
+        let http = CaptureError::BadMagic { magic: 0x4745_5420 };
+        assert_eq!(capture_advice(&http), None);
         // A setting out of range says which and why; nothing to add.
         let config = Error::Config(synprobe_core::ConfigError::Zero {
             setting: "session.budget",

@@ -14,7 +14,7 @@ use synprobe_core::{
     Report, Summary, SummaryRow, Timestamp, Verdict,
 };
 
-use crate::advice::Advised;
+use crate::advice::{Advised, AdvisedCapture};
 use crate::exit;
 use crate::palette::Palette;
 use crate::progress::Meter;
@@ -55,7 +55,7 @@ pub fn replay(args: &ReplayArgs) -> io::Result<u8> {
     let mut reader = match CaptureReader::new(meter.reader(source)) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("synprobe: cannot replay {name}: {e}");
+            eprintln!("synprobe: cannot replay {name}: {}", AdvisedCapture(&e));
             return Ok(exit::NO_INPUT);
         }
     };

@@ -232,6 +232,9 @@ mod tests {
         let addr: IpAddr = "192.0.2.7".parse().expect("address");
         vec![
             Error::Capture(CaptureError::Empty),
+            Error::Capture(CaptureError::BadMagic { magic: 0x1f8b_0800 }),
+            Error::Capture(CaptureError::BadMagic { magic: 0xa1b2_cd34 }),
+            Error::Capture(CaptureError::BadMagic { magic: 0x736e_6f6f }),
             Error::Filter {
                 expr: "port port".into(),
                 reason: "syntax error".into(),
