@@ -110,14 +110,25 @@ impl Default for ProberConfig {
 
 /// A run that stopped with an error. What was captured and judged until then is kept when the run had started
 /// (`partial`); an error before the first probe has none. `?` turns it into the crate's [`Error`].
-#[derive(Debug, thiserror::Error)]
-#[error("{error}")]
+#[derive(Debug)]
 pub struct RunError {
     /// What failed.
-    #[source]
     pub error: Error,
     /// The reports and frames until then, if the run had started.
     pub partial: Option<Box<RunOutcome>>,
+}
+
+/// Says what [`RunError::error`] says (and hands on its source), so that it reads as that error.
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for RunError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.error)
+    }
 }
 
 impl From<Error> for RunError {
@@ -255,7 +266,8 @@ impl Prober {
 
     /// Run the jobs to their verdicts. Every frame a session takes is kept in the outcome, with a note naming
     /// the probe and the step of the plan; `stop` ends the run early (the reports then judge what was seen, and
-    /// the frames so far are still returned).
+    /// the frames so far are still returned). A failure part-way (the capture fails) is a [`RunError`] that keeps
+    /// the reports and frames until then.
     pub fn run(
         &mut self,
         jobs: Vec<Job>,
