@@ -378,7 +378,7 @@ fn engine(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("frame", |b| {
         b.iter_batched(
-            || Engine::new(EngineConfig::default()),
+            || Engine::new(EngineConfig::default()).expect("valid settings"),
             |mut e| {
                 let mut reports = 0u64;
                 for (ts, data) in &frames {

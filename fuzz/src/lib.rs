@@ -137,7 +137,8 @@ pub fn engine_config(byte: u8) -> EngineConfig {
     let timeouts = [
         matcher.timeout,
         Duration::from_millis(1),
-        Duration(0),
+        // The shortest timeout the engine accepts (zero is refused).
+        Duration(1),
         Duration::from_millis(3_600_000),
     ];
     EngineConfig {
@@ -221,7 +222,7 @@ pub fn engine(data: &[u8]) {
     };
     let config = engine_config(config_byte);
     let cap = config.matcher.max_in_flight.max(1) + config.analyzer.max_pending;
-    let mut engine = Engine::new(config);
+    let mut engine = Engine::new(config).expect("valid settings");
     let mut ts = ENGINE_START;
     let mut t0 = None;
     let mut reports: Vec<Report> = Vec::new();
@@ -385,7 +386,7 @@ fn read_capture<R: Read>(
 /// going through an [`Engine`] as `synprobe replay` does, and read again through a 16-byte buffer from a source
 /// that trickles a few bytes per read: both reads must give the same frames and the same error.
 pub fn capture_reader(data: &[u8]) {
-    let mut engine = Engine::new(EngineConfig::default());
+    let mut engine = Engine::new(EngineConfig::default()).expect("valid settings");
     let mut pushed = 0u64;
     let mut reports = Vec::new();
     let whole = read_capture(CaptureReader::new(data), data.len(), |f| {

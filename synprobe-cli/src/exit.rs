@@ -6,7 +6,8 @@ use synprobe_core::Verdict;
 
 /// Success: the replay read the whole file; every probed port is open.
 pub const OK: u8 = 0;
-/// Usage error: a wrong flag or argument (clap's own code), a --filter that does not compile, a bad port list.
+/// Usage error: a wrong flag or argument (clap's own code), a --filter that does not compile, a bad port list,
+/// settings the library refuses (`Error::Config`).
 pub const USAGE: u8 = 2;
 /// The capture file is damaged: what came before the damage was analysed and printed.
 pub const DAMAGED_INPUT: u8 = 65;
@@ -30,6 +31,9 @@ pub fn for_verdict(v: Verdict) -> u8 {
         Verdict::IcmpRejected => 12,
         Verdict::Unreachable => 13,
         Verdict::Filtered => 14,
+        // A verdict newer than this table (the enum is non-exhaustive): the highest probe code, so that it is
+        // never read as open. Give it its own code here, in README.md and in `--help` when it arrives.
+        _ => 14,
     }
 }
 

@@ -1,5 +1,6 @@
 //! synprobe: "connection refused" — who refused, and why? The command line over synprobe-core.
 
+mod advice;
 mod exit;
 mod manual;
 mod palette;

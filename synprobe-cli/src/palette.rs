@@ -57,6 +57,8 @@ impl Palette {
             Verdict::FirewallRst | Verdict::IcmpRejected => AnsiColor::Red,
             Verdict::Unreachable => AnsiColor::Magenta,
             Verdict::Filtered => AnsiColor::Blue,
+            // A verdict newer than this palette: bold, in the terminal's own colour.
+            _ => return Style::new().bold(),
         };
         Style::new().fg_color(Some(colour.into())).bold()
     }

@@ -9,11 +9,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use synprobe_core::explain::Explain;
-use synprobe_core::live::{drop_privileges, write_pcapng, Job, Prober, ProberConfig};
+use synprobe_core::live::{drop_privileges, write_pcapng, Job, Prober, ProberConfig, RunError};
 use synprobe_core::record::ProbeRecord;
 use synprobe_core::session::{SessionConfig, TargetReport};
 use synprobe_core::{parse_ports, Duration, Error};
 
+use crate::advice::Advised;
 use crate::exit;
 use crate::palette::Palette;
 use crate::ProbeArgs;
@@ -109,6 +110,8 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
         }
     }
     session.max_rto = Duration::from_secs_f64(args.max_wait);
+    // A --max-wait below the default shortest wait lowers that too (the core refuses min_rto > max_rto).
+    session.min_rto = session.min_rto.min(session.max_rto);
     let config = ProberConfig {
         session,
         interface: args.interface.clone(),
@@ -158,7 +161,7 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
     let who = match drop_privileges() {
         Ok(w) => w,
         Err(e) => {
-            eprintln!("synprobe: {e}");
+            eprintln!("synprobe: {}", Advised(&e));
             return Ok(exit::NO_PERMISSION);
         }
     };
@@ -187,8 +190,11 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
     let started = Instant::now();
     let (outcome, failure) = match prober.run(jobs, &stop) {
         Ok(o) => (o, None),
-        Err(Error::RunFailed { reason, partial }) => (*partial, Some(reason)),
-        Err(e) => return Ok(fail(&e)),
+        Err(RunError {
+            error,
+            partial: Some(partial),
+        }) => (*partial, Some(error)),
+        Err(RunError { error, .. }) => return Ok(fail(&error)),
     };
     tracing::info!(
         "{} verdict(s) in {:.1} ms, {} packet(s) sent, {} frame(s) captured for them",
@@ -238,7 +244,10 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
         );
     }
     if let Some(reason) = failure {
-        eprintln!("synprobe: {reason}; the verdicts above judge what was seen until then");
+        eprintln!(
+            "synprobe: the run stopped early: {}; the verdicts above judge what was seen until then",
+            Advised(&reason)
+        );
         return Ok(exit::NO_TARGET);
     }
     if outcome.interrupted {
@@ -260,10 +269,12 @@ fn warn(args: &ProbeArgs, what: std::fmt::Arguments<'_>) {
     }
 }
 
-/// Say what stopped the probe and pick its exit code: missing privilege 77, anything else about the target 68.
+/// Say what stopped the probe and pick its exit code: settings the core refuses 2, missing privilege 77,
+/// anything else about the target 68.
 fn fail(e: &Error) -> u8 {
-    eprintln!("synprobe: {e}");
+    eprintln!("synprobe: {}", Advised(e));
     match e {
+        Error::Config(_) => exit::USAGE,
         Error::Privilege { .. } => exit::NO_PERMISSION,
         _ => exit::NO_TARGET,
     }

@@ -14,6 +14,7 @@ use synprobe_core::{
     Report, Summary, SummaryRow, Timestamp, Verdict,
 };
 
+use crate::advice::{Advised, AdvisedCapture};
 use crate::exit;
 use crate::palette::Palette;
 use crate::progress::Meter;
@@ -54,7 +55,7 @@ pub fn replay(args: &ReplayArgs) -> io::Result<u8> {
     let mut reader = match CaptureReader::new(meter.reader(source)) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("synprobe: cannot replay {name}: {e}");
+            eprintln!("synprobe: cannot replay {name}: {}", AdvisedCapture(&e));
             return Ok(exit::NO_INPUT);
         }
     };
@@ -147,12 +148,16 @@ pub fn replay(args: &ReplayArgs) -> io::Result<u8> {
     }
     let (stats, damage) = match result {
         Ok(x) => x,
-        Err(Error::Filter { expr, reason }) => {
-            eprintln!("synprobe: the --filter `{expr}` is not a valid BPF expression: {reason} (see `man pcap-filter`)");
+        Err(e @ (Error::Filter { .. } | Error::FilterUnsupported { .. })) => {
+            eprintln!("synprobe: --filter: {}", Advised(&e));
+            return Ok(exit::USAGE);
+        }
+        Err(e @ Error::Config(_)) => {
+            eprintln!("synprobe: {}", Advised(&e));
             return Ok(exit::USAGE);
         }
         Err(e) => {
-            eprintln!("synprobe: cannot replay {name}: {e}");
+            eprintln!("synprobe: cannot replay {name}: {}", Advised(&e));
             return Ok(exit::NO_INPUT);
         }
     };
@@ -416,6 +421,7 @@ fn describe_format(f: &Format) -> String {
             link.0
         ),
         Format::PcapNg => "pcapng (link types and timestamp resolutions per interface)".to_string(),
+        other => format!("{other:?}"),
     }
 }
 

@@ -272,6 +272,14 @@ fn usage_errors_exit_2() {
         "{}",
         stderr(&o)
     );
+    // Settings the core refuses (checked before any socket is opened, so this needs no privilege).
+    let o = run(&["127.0.0.1", "9", "--interface", ""]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("invalid configuration: prober.interface must not be empty"),
+        "{}",
+        stderr(&o)
+    );
     let help = run(&["replay", "--help"]);
     assert_eq!(help.status.code(), Some(0));
     assert!(stdout(&help).contains("Exit codes:") && stdout(&help).contains("65"));

@@ -124,7 +124,10 @@ fn main() -> ExitCode {
     let mut prober = match Prober::open(config, &opts.jobs) {
         Ok(p) => p,
         Err(e @ Error::Privilege { .. }) => {
-            eprintln!("monitor: {e}");
+            // The library says what failed; what to do about it is the program's to say.
+            eprintln!(
+                "monitor: {e}: run it with sudo, or setcap cap_net_raw,cap_net_admin+ep on it"
+            );
             return ExitCode::from(77);
         }
         Err(e) => {

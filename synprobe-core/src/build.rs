@@ -372,8 +372,13 @@ impl Timeline {
     }
 
     /// Run the frames through a new engine and return every report.
+    ///
+    /// # Panics
+    ///
+    /// If `config` is one [`crate::EngineConfig::validate`] refuses (this is a helper for tests and examples:
+    /// an embedder's program builds its [`crate::Engine`] itself and gets the error).
     pub fn judge(&self, config: crate::EngineConfig) -> Vec<crate::Report> {
-        let mut engine = crate::Engine::new(config);
+        let mut engine = crate::Engine::new(config).expect("Timeline::judge: a valid EngineConfig");
         let mut out = Vec::new();
         for (ts, frame) in self.ethernet_frames() {
             let _ = engine.push_frame(crate::LinkType::ETHERNET, ts, &frame, frame.len() as u32);

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::{Analyzer, AnalyzerConfig};
 use crate::capture::LinkType;
+use crate::error::ConfigError;
 use crate::matcher::{ClosedAttempt, MatchConfig, MatchStats, Matcher};
 use crate::model::{Attempt, Observed};
 use crate::time::Timestamp;
@@ -17,6 +18,14 @@ pub struct EngineConfig {
     pub matcher: MatchConfig,
     /// Judging (hold-back queue, baseline table cap).
     pub analyzer: AnalyzerConfig,
+}
+
+impl EngineConfig {
+    /// Check both halves ([`MatchConfig::validate`], [`AnalyzerConfig::validate`]).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.matcher.validate()?;
+        self.analyzer.validate()
+    }
 }
 
 /// Frame counters.
@@ -43,6 +52,20 @@ pub struct Report {
     pub attempt: Attempt,
     /// The verdict and its evidence.
     pub judgement: Judgement,
+}
+
+impl Report {
+    /// Give the strings and vectors of a report that is no longer needed to this thread's pools
+    /// ([`crate::pool`]), for the next judgements to reuse.
+    pub(crate) fn recycle(self) {
+        use crate::pool::give;
+        let Report { attempt, judgement } = self;
+        give(judgement.findings);
+        give(judgement.advice);
+        give(attempt.syns);
+        give(attempt.replies);
+        give(attempt.client_frames);
+    }
 }
 
 /// Whether an ICMP error's quote can be read as far as it matters: an IP header, and when it quotes TCP, the
@@ -168,7 +191,7 @@ impl Front {
 ///
 /// ```
 /// use synprobe_core::{Engine, EngineConfig, LinkType, Timestamp};
-/// let mut engine = Engine::new(EngineConfig::default());
+/// let mut engine = Engine::new(EngineConfig::default()).expect("the default settings are valid");
 /// # let frames: Vec<(Timestamp, Vec<u8>)> = Vec::new();
 /// for (ts, bytes) in &frames {
 ///     engine.push_frame(LinkType::ETHERNET, *ts, bytes, bytes.len() as u32);
@@ -192,8 +215,15 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// An engine with the given settings.
-    pub fn new(config: EngineConfig) -> Self {
+    /// An engine with the given settings, once [`EngineConfig::validate`] accepts them.
+    pub fn new(config: EngineConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Engine::with_valid(config))
+    }
+
+    /// An engine with settings known to be valid (built in the crate, not taken from a caller).
+    pub(crate) fn with_valid(config: EngineConfig) -> Self {
+        debug_assert!(config.validate().is_ok());
         Engine {
             front: Front::new(config.matcher),
             analyzer: Analyzer::new(config.analyzer),

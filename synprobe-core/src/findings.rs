@@ -12,8 +12,36 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::HopCount;
 use crate::time::Duration;
-use crate::verdict::RejecterKind;
 use crate::wire::Unreachable;
+
+/// What kind of device a rejecter is, relative to the target. Serialized in kebab-case (`backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum RejecterKind {
+    /// The target host itself: its own TCP stack, or a firewall rule on it.
+    Target,
+    /// A device on the path in front of the target (a router, firewall or middlebox), possibly answering with
+    /// the target's address.
+    Router,
+    /// A backend behind a port forward on the target (Docker `-p`, a Kubernetes NodePort, any DNAT, a load
+    /// balancer): one hop beyond the target, answering through it with the target's address.
+    Backend,
+    /// The sending host itself (hop 0): its own OUTPUT rules refused the SYN before it left.
+    Sender,
+}
+
+impl RejecterKind {
+    /// The kebab-case name, as in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejecterKind::Target => "target",
+            RejecterKind::Router => "router",
+            RejecterKind::Backend => "backend",
+            RejecterKind::Sender => "sender",
+        }
+    }
+}
 
 /// What a received TTL says about its sender.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -7,6 +7,7 @@
 
 mod expiry;
 mod flows;
+mod lesson;
 mod recent;
 mod slot;
 
@@ -14,12 +15,15 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{check, ConfigError};
 use crate::model::{Attempt, Closure, FlowKey, Isn, Observed, Port, Probe, Reply, ReplyKind, Ttl};
 use crate::time::{Duration, Timestamp};
 #[cfg(test)]
 use crate::wire::TcpFlags;
 use crate::wire::Transport;
 use expiry::Expiry;
+pub use lesson::rtt_of;
+pub(crate) use lesson::{is_route_wide, linux_option_layout, Lesson, LessonReply};
 use recent::Recent;
 pub(crate) use slot::Spent;
 use slot::{InFlight, Slot};
@@ -50,6 +54,14 @@ impl Default for MatchConfig {
             max_in_flight: 1 << 18,
             follow_retransmissions: true,
         }
+    }
+}
+
+impl MatchConfig {
+    /// Check the settings: `timeout` longer than zero, `max_in_flight` at least 1.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check::positive("matcher.timeout", self.timeout)?;
+        check::at_least_one("matcher.max_in_flight", self.max_in_flight)
     }
 }
 
@@ -495,7 +507,7 @@ pub(crate) struct ClosedAttempt {
 impl ClosedAttempt {
     /// What the analyzer learns from the attempt, read from the compact form when it holds it (nearly always:
     /// `None` when more than one reply was kept, or one that is not a SYN-ACK or RST).
-    pub(crate) fn lesson(&self) -> Option<crate::analysis::Lesson> {
+    pub(crate) fn lesson(&self) -> Option<Lesson> {
         self.slot.lesson()
     }
 

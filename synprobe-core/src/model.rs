@@ -94,6 +94,7 @@ pub struct Probe {
 /// What kind of reply a frame is, relative to the attempt it answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind", content = "detail")]
+#[non_exhaustive]
 pub enum ReplyKind {
     /// SYN+ACK: the port is open.
     SynAck,
@@ -149,6 +150,7 @@ impl Reply {
 /// How an attempt left the matcher's table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Closure {
     /// Its reply window (the timeout after its last SYN) passed.
     TimedOut,
@@ -221,6 +223,7 @@ impl Attempt {
 /// The part a frame plays in an attempt, for traces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum FrameRole {
     /// A SYN of the attempt (first or retransmission).
     Syn,

@@ -3,14 +3,13 @@
 //! Judging an attempt builds a handful of small vectors (its findings and next steps, the attempt's SYNs and
 //! replies), and a replay of millions of attempts freed them all again at once: malloc and free were a quarter of
 //! the judging thread's time. A caller that is done with a
-//! [`Report`] hands it to [`recycle`], and the next judgement takes its buffers from here. Each pool keeps at
-//! most [`KEEP`] buffers of at most [`MAX_BYTES`], so what it holds stays small, and a replay [`empty`]s the
-//! pools when it ends. A thread that never recycles simply finds its pools empty.
+//! report hands it back (`Report::recycle`, in the engine: this module sits below it), and the next judgement
+//! takes its buffers from here. Each pool keeps at most [`KEEP`] buffers of at most [`MAX_BYTES`], so what it
+//! holds stays small, and a replay [`empty`]s the pools when it ends. A thread that never recycles simply finds its pools empty.
 
 use std::cell::RefCell;
 use std::thread::LocalKey;
 
-use crate::engine::Report;
 use crate::findings::{Advice, Finding};
 use crate::model::{Observed, Reply};
 
@@ -90,17 +89,6 @@ pub(crate) fn empty() {
     free::<Vec<Advice>>();
     free::<Vec<Observed>>();
     free::<Vec<Reply>>();
-}
-
-/// Give the strings and vectors of a report that is no longer needed to this thread's pools, for the next
-/// judgements to reuse.
-pub(crate) fn recycle(report: Report) {
-    let Report { attempt, judgement } = report;
-    give(judgement.findings);
-    give(judgement.advice);
-    give(attempt.syns);
-    give(attempt.replies);
-    give(attempt.client_frames);
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Replaying a capture file through the engine: the offline half of synprobe.
 
+#[cfg(feature = "bpf")]
 use std::collections::HashMap;
 use std::io::Read;
 use std::net::IpAddr;
@@ -10,16 +11,19 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::Analyzer;
 use crate::capture::{CaptureError, CaptureReader, LinkType};
 use crate::engine::{Engine, EngineConfig, FrameStats, Front, Judge, Report};
-use crate::error::{Error, Result};
+use crate::error::{ConfigError, Error, Result};
 use crate::matcher::{ClosedAttempt, MatchStats, Spent};
 use crate::time::Timestamp;
 
 /// A BPF filter (tcpdump syntax) applied to frames before analysis, compiled by libpcap once per link type.
+/// Needs the `bpf` feature.
+#[cfg(feature = "bpf")]
 pub struct BpfFilter {
     expr: String,
     programs: HashMap<u32, pcap::BpfProgram>,
 }
 
+#[cfg(feature = "bpf")]
 impl BpfFilter {
     /// Check that `expr` compiles (for Ethernet) and keep it for the link types met later.
     pub fn new(expr: &str) -> Result<Self> {
@@ -56,10 +60,28 @@ impl BpfFilter {
     }
 }
 
+/// Without the `bpf` feature no filter can be compiled: asking for one is an error, and no filter exists.
+#[cfg(not(feature = "bpf"))]
+enum BpfFilter {}
+
+#[cfg(not(feature = "bpf"))]
+impl BpfFilter {
+    fn new(expr: &str) -> Result<Self> {
+        Err(Error::FilterUnsupported {
+            expr: expr.to_string(),
+        })
+    }
+
+    fn matches(&mut self, _link: LinkType, _data: &[u8]) -> bool {
+        match *self {}
+    }
+}
+
 /// What to replay and how.
 #[derive(Debug, Clone, Default)]
 pub struct ReplayOptions {
-    /// A BPF expression frames must match.
+    /// A BPF expression frames must match (needs the `bpf` feature: without it, replaying with a filter is an
+    /// [`Error::FilterUnsupported`]).
     pub filter: Option<String>,
     /// Only report attempts to or from this address.
     pub host: Option<IpAddr>,
@@ -70,6 +92,12 @@ pub struct ReplayOptions {
 }
 
 impl ReplayOptions {
+    /// Check the settings: the engine's ([`EngineConfig::validate`]). [`replay`] and [`replay_parallel`] do, before
+    /// reading.
+    pub fn validate(&self) -> std::result::Result<(), ConfigError> {
+        self.engine.validate()
+    }
+
     /// Whether `--host`/`--port` select this report.
     fn selects(&self, r: &Report) -> bool {
         let k = &r.attempt.probe.key;
@@ -158,8 +186,8 @@ pub fn replay<R: Read>(
     mut on_report: impl FnMut(&Report, &ReplayStats),
     mut on_progress: impl FnMut(u64),
 ) -> Result<(ReplayStats, Option<CaptureError>)> {
+    let mut engine = Engine::new(options.engine)?;
     let mut filter = options.filter.as_deref().map(BpfFilter::new).transpose()?;
-    let mut engine = Engine::new(options.engine);
     let mut stats = ReplayStats::default();
     let mut deliver = |engine: &mut Engine, stats: &mut ReplayStats| {
         while let Some(r) = engine.pop_report() {
@@ -168,7 +196,7 @@ pub fn replay<R: Read>(
             } else {
                 stats.not_selected += 1;
             }
-            crate::pool::recycle(r);
+            r.recycle();
         }
     };
     // The callback below needs the stats too (`on_report` sees them): they are kept apart and merged.
@@ -317,6 +345,7 @@ pub fn replay_parallel<R: Read + Send>(
     mut on_report: impl FnMut(&Report, &ReplayStats),
     mut on_progress: impl FnMut(u64),
 ) -> Result<(ReplayStats, Option<CaptureError>)> {
+    options.validate()?;
     // Compile the filter here so that a bad expression is reported before anything is read; the matching thread
     // compiles its own copy (libpcap's programs stay on the thread that made them).
     if let Some(expr) = options.filter.as_deref() {
@@ -343,7 +372,7 @@ pub fn replay_parallel<R: Read + Send>(
                 } else {
                     seen.not_selected += 1;
                 }
-                crate::pool::recycle(r);
+                r.recycle();
             }
         };
         for mut batch in rx {
@@ -455,6 +484,39 @@ mod tests {
             Some(x) => TcpSpec::rst_to(&syn).emit(&back.tos(x)),
         };
         t.at(ms + 20.0, reply.expect("reply"));
+    }
+
+    /// Without the `bpf` feature a filter is a typed error, before anything is read, on both paths; with it,
+    /// an expression libpcap rejects is one.
+    #[test]
+    fn a_filter_that_cannot_be_applied_is_an_error() {
+        let mut t = Timeline::starting_at(1_700_000_000);
+        exchange(&mut t, 0.0, 443, 0, None);
+        let bytes = t.write_pcap(Vec::new()).expect("pcap");
+        let expr = if cfg!(feature = "bpf") {
+            "tcp and and"
+        } else {
+            "tcp"
+        };
+        let options = ReplayOptions {
+            filter: Some(expr.into()),
+            ..ReplayOptions::default()
+        };
+        for parallel in [false, true] {
+            let mut reader = CaptureReader::new(&bytes[..]).expect("reads");
+            let r = if parallel {
+                replay_parallel(&mut reader, &options, |_, _| {}, |_| {})
+            } else {
+                replay(&mut reader, &options, |_, _| {}, |_| {})
+            };
+            match r {
+                #[cfg(feature = "bpf")]
+                Err(Error::Filter { expr: e, .. }) => assert_eq!(e, expr),
+                #[cfg(not(feature = "bpf"))]
+                Err(Error::FilterUnsupported { expr: e }) => assert_eq!(e, expr),
+                other => panic!("expected a filter error, got {other:?}"),
+            }
+        }
     }
 
     fn both(t: &Timeline) -> (Vec<Report>, Vec<Report>) {

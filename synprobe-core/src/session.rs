@@ -38,22 +38,27 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{is_route_wide, AnalyzerConfig, TtlReading};
+use crate::analysis::{AnalyzerConfig, TtlReading};
 use crate::build::{echo, IpSpec, TcpSpec};
 use crate::engine::{Engine, EngineConfig, Report};
+use crate::error::{check, ConfigError};
 pub use crate::findings::FullConnect;
 use crate::findings::{Advice, Cause, DropPoint, Finding, WalkAnswer, WalkStep};
 use crate::host::{ListenCounters, PortListeners};
-use crate::matcher::MatchConfig;
+use crate::matcher::{is_route_wide, MatchConfig};
 use crate::model::{HopCount, Observed, ReplyKind};
 use crate::time::{Duration, Timestamp};
 use crate::trace::{other_packet_record, packet_records, PacketRecord};
 use crate::verdict::{Confidence, Judgement, Rejecter, RejecterKind, Verdict};
 use crate::wire::{IcmpErrorKind, TcpFlags, Transport, Unreachable};
 
+mod simulate;
+pub use simulate::simulate;
+
 /// What a probe is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "step", content = "value")]
+#[non_exhaustive]
 pub enum Purpose {
     /// ICMP echo: the target's distance and round trip.
     Echo,
@@ -160,6 +165,36 @@ impl Default for SessionConfig {
             icmp_interval: Duration::from_millis(1000),
             first_answer_wait: Duration::from_millis(3500),
         }
+    }
+}
+
+impl SessionConfig {
+    /// Check the settings: `ttl`, `max_ttl`, `budget` and `icmp_burst` at least 1; `min_rto`, `max_rto` and
+    /// `first_answer_wait` longer than zero, and `min_rto` not above `max_rto`; `icmp_interval` not negative; no
+    /// baseline port 0. (`retries` 0 sends the SYN once; `tos` 0 turns the TOS discriminator off.)
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check::at_least_one("session.ttl", self.ttl)?;
+        check::at_least_one("session.max_ttl", self.max_ttl)?;
+        check::at_least_one("session.budget", self.budget)?;
+        check::at_least_one("session.icmp_burst", self.icmp_burst)?;
+        check::positive("session.min_rto", self.min_rto)?;
+        check::positive("session.max_rto", self.max_rto)?;
+        if self.min_rto > self.max_rto {
+            return Err(ConfigError::Inverted {
+                low: "session.min_rto",
+                low_value: self.min_rto,
+                high: "session.max_rto",
+                high_value: self.max_rto,
+            });
+        }
+        check::positive("session.first_answer_wait", self.first_answer_wait)?;
+        check::not_negative("session.icmp_interval", self.icmp_interval)?;
+        if self.baseline_ports.contains(&0) {
+            return Err(ConfigError::PortZero {
+                setting: "session.baseline_ports",
+            });
+        }
+        Ok(())
     }
 }
 
@@ -340,7 +375,7 @@ pub fn source_ports_needed(ports: usize, cfg: &SessionConfig) -> u32 {
 impl Session {
     /// A session probing `ports` of `target` from `source`. Source ports are taken from `sport_base` upwards,
     /// [`source_ports_needed`] of them at most (give each concurrent session its own range); `seed` makes ISNs
-    /// and IDs unpredictable.
+    /// and IDs unpredictable. Refuses settings [`SessionConfig::validate`] refuses.
     pub fn new(
         target: IpAddr,
         ports: &[u16],
@@ -348,7 +383,8 @@ impl Session {
         cfg: SessionConfig,
         sport_base: u16,
         seed: u64,
-    ) -> Self {
+    ) -> Result<Self, ConfigError> {
+        cfg.validate()?;
         let span = source_ports_needed(ports.len(), &cfg);
         let end = u32::from(sport_base).saturating_add(span).min(65_536);
         let mut s = Session {
@@ -390,7 +426,7 @@ impl Session {
                 });
             }
         }
-        s
+        Ok(s)
     }
 
     /// Remember the host name the user gave (for the reports).
@@ -1292,7 +1328,8 @@ impl Session {
             .max()
             .unwrap_or(Duration(0))
             .max(Duration(1_000_000));
-        let mut engine = Engine::new(EngineConfig {
+        // `waited` is at least 1 ms: the settings are valid.
+        let mut engine = Engine::with_valid(EngineConfig {
             matcher: MatchConfig {
                 timeout: waited,
                 follow_retransmissions: false,
@@ -1809,8 +1846,8 @@ mod tests {
     fn next_steps(r: &TargetReport) -> Vec<String> {
         Explain::of_target(r).next_steps(&r.judgement)
     }
+    use super::simulate;
     use crate::build::{echo as build_echo, icmp_error, IpSpec, QuoteLen, TcpSpec};
-    use crate::live::simulate;
     use crate::wire::parse_frame;
     use crate::LinkType;
 
@@ -2009,7 +2046,7 @@ mod tests {
     }
 
     fn run_net(ports: &[u16], mut net: Net, cfg: SessionConfig) -> Vec<TargetReport> {
-        let s = Session::new(a(TARGET), ports, a(CLIENT), cfg, 40000, 7);
+        let s = Session::new(a(TARGET), ports, a(CLIENT), cfg, 40000, 7).expect("valid settings");
         simulate(s, move |t, o| net.respond(t, o))
     }
 
@@ -2047,7 +2084,8 @@ mod tests {
             SessionConfig::default(),
             40000,
             7,
-        );
+        )
+        .expect("valid settings");
         let mut s = s;
         let (out, _) = s.poll(Timestamp(1));
         let purposes: Vec<Purpose> = out.iter().map(|o| o.purpose).collect();

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::findings::RejecterKind;
 use crate::findings::{Advice, Cause, Finding};
 use crate::model::HopCount;
 use crate::time::Duration;
@@ -12,6 +13,7 @@ use crate::time::Duration;
 /// Who refused the connection, and how. Serialized in kebab-case (`firewall-rst`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Verdict {
     /// The target answered SYN-ACK: something listens on the port.
     Open,
@@ -84,35 +86,6 @@ impl Confidence {
 impl fmt::Display for Confidence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// What kind of device a rejecter is, relative to the target. Serialized in kebab-case (`backend`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
-pub enum RejecterKind {
-    /// The target host itself: its own TCP stack, or a firewall rule on it.
-    Target,
-    /// A device on the path in front of the target (a router, firewall or middlebox), possibly answering with
-    /// the target's address.
-    Router,
-    /// A backend behind a port forward on the target (Docker `-p`, a Kubernetes NodePort, any DNAT, a load
-    /// balancer): one hop beyond the target, answering through it with the target's address.
-    Backend,
-    /// The sending host itself (hop 0): its own OUTPUT rules refused the SYN before it left.
-    Sender,
-}
-
-impl RejecterKind {
-    /// The kebab-case name, as in JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RejecterKind::Target => "target",
-            RejecterKind::Router => "router",
-            RejecterKind::Backend => "backend",
-            RejecterKind::Sender => "sender",
-        }
     }
 }
 

@@ -119,6 +119,7 @@ pub struct TcpOptions {
 
 /// One decoded TCP option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TcpOption {
     /// End of option list (kind 0).
     End,
@@ -334,6 +335,7 @@ pub struct Quote {
 /// What kind of ICMP error, with the code kept as a total enum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind", content = "code")]
+#[non_exhaustive]
 pub enum IcmpErrorKind {
     /// ICMPv4 type 3 / ICMPv6 type 1.
     DestinationUnreachable(Unreachable),
@@ -352,6 +354,7 @@ pub enum IcmpErrorKind {
 /// The code of a destination-unreachable error, for ICMPv4 and ICMPv6 alike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Unreachable {
     /// v4 0: network unreachable.
     Net,
@@ -548,6 +551,7 @@ pub struct IcmpError {
 /// What the transport layer of a frame holds, as far as the engine cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "type")]
+#[non_exhaustive]
 pub enum Transport {
     /// A TCP segment.
     Tcp(TcpMeta),
@@ -633,6 +637,7 @@ impl Packet {
 
 /// Why a frame could not be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ParseError {
     /// A link type synprobe does not read.
     UnsupportedLink(LinkType),

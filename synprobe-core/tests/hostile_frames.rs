@@ -56,7 +56,7 @@ struct Outcome {
 }
 
 fn run(frames: &[(LinkType, Vec<u8>)]) -> Outcome {
-    let mut engine = Engine::new(EngineConfig::default());
+    let mut engine = Engine::new(EngineConfig::default()).expect("valid settings");
     let mut errors = Vec::new();
     for (i, (link, data)) in frames.iter().enumerate() {
         let ts = Timestamp(1_700_000_000_000_000_000 + i as i64 * 1_000_000);
@@ -439,7 +439,7 @@ fn retransmissions_at_the_ends_of_time_do_not_overflow() {
         [i64::MIN, i64::MAX, i64::MIN],
         [0, i64::MIN, i64::MAX],
     ] {
-        let mut engine = Engine::new(EngineConfig::default());
+        let mut engine = Engine::new(EngineConfig::default()).expect("valid settings");
         for t in times {
             engine
                 .push_frame(LinkType::RAW, Timestamp(t), &syn(false), 60)

@@ -236,7 +236,7 @@ proptest! {
             prop_assert_eq!((qt.flags, q.transport_bytes), (None, 8));
         }
 
-        let mut engine = Engine::new(EngineConfig::default());
+        let mut engine = Engine::new(EngineConfig::default()).expect("valid settings");
         engine.push_frame(LinkType::RAW, Timestamp(0), &sent, 0).expect("SYN");
         engine.push_frame(LinkType::RAW, Timestamp(1_000_000), &error, 0).expect("ICMP");
         engine.finish();
@@ -419,7 +419,7 @@ proptest! {
     #[test]
     fn matcher_invariants(config in engine_config(), events in prop::collection::vec(event(), 1..150)) {
         let cap = config.matcher.max_in_flight + config.analyzer.max_pending;
-        let mut engine = Engine::new(config);
+        let mut engine = Engine::new(config).expect("valid settings");
         let mut ts = Timestamp(1_700_000_000_000_000_000);
         let mut reports = Vec::new();
         let (mut syns, mut replies) = (0u64, 0u64);
@@ -494,7 +494,7 @@ fn a_syn_captured_after_its_icmp_error_is_no_retransmission() {
         Event::Syn { flow: 3, isn: 0 },
         Event::Syn { flow: 3, isn: 0 },
     ];
-    let mut engine = Engine::new(EngineConfig::default());
+    let mut engine = Engine::new(EngineConfig::default()).expect("valid settings");
     for (i, e) in events.iter().enumerate() {
         let bytes = frame(e).expect("a frame");
         let ts = Timestamp(i as i64 * 1_000_000);

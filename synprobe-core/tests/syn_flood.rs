@@ -62,7 +62,7 @@ impl Flood {
 fn a_syn_flood_is_held_to_the_cap_and_evictions_are_counted() {
     let config = config();
     let bound = CAP + config.analyzer.max_pending;
-    let mut engine = Engine::new(config);
+    let mut engine = Engine::new(config).expect("valid settings");
     let mut flood = Flood::new();
     let start = Timestamp(1_700_000_000_000_000_000);
     let (mut reports, mut evicted_reports, mut most_open) = (0u64, 0u64, 0usize);
@@ -117,7 +117,8 @@ fn an_icmp_flood_quoting_distinct_syns_is_held_to_the_cap() {
             ..MatchConfig::default()
         },
         analyzer: AnalyzerConfig::default(),
-    });
+    })
+    .expect("valid settings");
     let client = IpSpec::new(
         "198.18.0.2".parse().expect("address"),
         "198.18.9.9".parse().expect("address"),

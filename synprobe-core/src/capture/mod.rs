@@ -133,6 +133,7 @@ pub struct Frame<'a> {
 
 /// The file format detected from the magic number (never from the file name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Format {
     /// Classic libpcap format.
     Pcap {
@@ -353,6 +354,14 @@ pub enum CaptureError {
 }
 
 impl CaptureError {
+    /// For input that is no capture ([`CaptureError::BadMagic`]), what it looks like, if its first bytes tell.
+    pub fn looks_like(&self) -> Option<LooksLike> {
+        match self {
+            CaptureError::BadMagic { magic } => LooksLike::of_magic(*magic),
+            _ => None,
+        }
+    }
+
     /// The byte offset in the input where the problem is, if it has one (opening a file does not).
     pub fn offset(&self) -> Option<u64> {
         match self {
@@ -372,18 +381,66 @@ impl CaptureError {
 }
 
 /// A hint for a magic number that is a known non-capture (or unsupported capture) format.
-fn magic_hint(magic: u32) -> &'static str {
-    match magic {
-        m if m >> 16 == 0x1f8b => ": it looks gzip-compressed, decompress it first",
-        0x28b5_2ffd => ": it looks zstd-compressed, decompress it first",
-        0xfd37_7a58 => ": it looks xz-compressed, decompress it first",
-        m if m >> 8 == 0x42_5a68 => ": it looks bzip2-compressed, decompress it first",
-        0xa1b2_cd34 | 0x34cd_b2a1 => {
-            ": it is a Kuznetzov-patched pcap, convert it with editcap -F pcap first"
-        }
-        m if m >> 16 == 0x504b => ": it looks like a zip archive, extract it first",
-        0x736e_6f6f => ": it looks like a snoop capture, convert it with editcap -F pcapng first",
-        _ => "",
+fn magic_hint(magic: u32) -> String {
+    LooksLike::of_magic(magic).map_or(String::new(), |l| format!(": it looks like {l}"))
+}
+
+/// What a file that is no capture looks like, from its first four bytes: a front end can say what to do
+/// (decompress it, convert it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LooksLike {
+    /// gzip-compressed.
+    Gzip,
+    /// zstd-compressed.
+    Zstd,
+    /// xz-compressed.
+    Xz,
+    /// bzip2-compressed.
+    Bzip2,
+    /// A zip archive.
+    Zip,
+    /// A pcap with Kuznetzov's patched record headers (magic 0xa1b2cd34).
+    KuznetzovPcap,
+    /// A snoop capture (Solaris).
+    Snoop,
+}
+
+impl LooksLike {
+    /// What the first four bytes (read big-endian) suggest, if anything.
+    pub fn of_magic(magic: u32) -> Option<LooksLike> {
+        Some(match magic {
+            m if m >> 16 == 0x1f8b => LooksLike::Gzip,
+            0x28b5_2ffd => LooksLike::Zstd,
+            0xfd37_7a58 => LooksLike::Xz,
+            m if m >> 8 == 0x42_5a68 => LooksLike::Bzip2,
+            0xa1b2_cd34 | 0x34cd_b2a1 => LooksLike::KuznetzovPcap,
+            m if m >> 16 == 0x504b => LooksLike::Zip,
+            0x736e_6f6f => LooksLike::Snoop,
+            _ => return None,
+        })
+    }
+
+    /// Whether it is a compressed file (gzip, zstd, xz, bzip2).
+    pub fn is_compressed(self) -> bool {
+        matches!(
+            self,
+            LooksLike::Gzip | LooksLike::Zstd | LooksLike::Xz | LooksLike::Bzip2
+        )
+    }
+}
+
+impl fmt::Display for LooksLike {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LooksLike::Gzip => "a gzip-compressed file",
+            LooksLike::Zstd => "a zstd-compressed file",
+            LooksLike::Xz => "an xz-compressed file",
+            LooksLike::Bzip2 => "a bzip2-compressed file",
+            LooksLike::Zip => "a zip archive",
+            LooksLike::KuznetzovPcap => "a Kuznetzov-patched pcap",
+            LooksLike::Snoop => "a snoop capture",
+        })
     }
 }
 

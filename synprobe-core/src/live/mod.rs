@@ -36,11 +36,14 @@ pub use privilege::{drop_privileges, Identity};
 pub use route::{interface_for, source_for};
 pub use send::{RawSender, Sender};
 
+/// Moved next to [`Session`]: it is sans-IO. Kept here for callers of the old path.
+pub use crate::session::simulate;
+
 use crate::capture::{LinkType, PcapNgWriter};
-use crate::error::{Error, Result};
+use crate::error::{check, ConfigError, Error, Result};
 use crate::model::Observed;
 use crate::session::{source_ports_needed, Outgoing, Session, SessionConfig, TargetReport};
-use crate::time::{Duration, Timestamp};
+use crate::time::Timestamp;
 use crate::wire::parse_frame;
 
 /// One address and port to diagnose.
@@ -79,6 +82,21 @@ pub struct ProberConfig {
     pub connect: bool,
 }
 
+impl ProberConfig {
+    /// Check the settings: the session's ([`SessionConfig::validate`]), `max_pps` at least 1, and no empty
+    /// interface name. [`Prober::open`] does.
+    pub fn validate(&self) -> std::result::Result<(), ConfigError> {
+        self.session.validate()?;
+        check::at_least_one("prober.max_pps", self.max_pps)?;
+        if self.interface.as_deref() == Some("") {
+            return Err(ConfigError::Empty {
+                setting: "prober.interface",
+            });
+        }
+        Ok(())
+    }
+}
+
 impl Default for ProberConfig {
     fn default() -> Self {
         ProberConfig {
@@ -87,6 +105,44 @@ impl Default for ProberConfig {
             max_pps: 500,
             connect: false,
         }
+    }
+}
+
+/// A run that stopped with an error. What was captured and judged until then is kept when the run had started
+/// (`partial`); an error before the first probe has none. `?` turns it into the crate's [`Error`].
+#[derive(Debug)]
+pub struct RunError {
+    /// What failed.
+    pub error: Error,
+    /// The reports and frames until then, if the run had started.
+    pub partial: Option<Box<RunOutcome>>,
+}
+
+/// Says what [`RunError::error`] says (and hands on its source), so that it reads as that error.
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for RunError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.error)
+    }
+}
+
+impl From<Error> for RunError {
+    fn from(error: Error) -> Self {
+        RunError {
+            error,
+            partial: None,
+        }
+    }
+}
+
+impl From<RunError> for Error {
+    fn from(e: RunError) -> Self {
+        e.error
     }
 }
 
@@ -146,6 +202,7 @@ fn now() -> Timestamp {
 impl Prober {
     /// Resolve routes, open raw sockets and one capture per interface for these jobs. Needs CAP_NET_RAW.
     pub fn open(cfg: ProberConfig, jobs: &[Job]) -> Result<Prober> {
+        cfg.validate()?;
         let mut sources = HashMap::new();
         for j in jobs {
             sources.insert(j.target, source_for(j.target)?);
@@ -157,9 +214,9 @@ impl Prober {
             v
         };
         if v6_sources.len() > 1 {
-            return Err(Error::Route {
-                target: v6_sources[1],
-                reason: "IPv6 targets reached from different source addresses: probe them in separate runs".into(),
+            return Err(Error::MixedIpv6Sources {
+                first: v6_sources[0],
+                second: v6_sources[1],
             });
         }
         let need_v4 = sources.values().any(IpAddr::is_ipv4);
@@ -209,8 +266,13 @@ impl Prober {
 
     /// Run the jobs to their verdicts. Every frame a session takes is kept in the outcome, with a note naming
     /// the probe and the step of the plan; `stop` ends the run early (the reports then judge what was seen, and
-    /// the frames so far are still returned).
-    pub fn run(&mut self, jobs: Vec<Job>, stop: &AtomicBool) -> Result<RunOutcome> {
+    /// the frames so far are still returned). A failure part-way (the capture fails) is a [`RunError`] that keeps
+    /// the reports and frames until then.
+    pub fn run(
+        &mut self,
+        jobs: Vec<Job>,
+        stop: &AtomicBool,
+    ) -> std::result::Result<RunOutcome, RunError> {
         let mut frames: Vec<CapturedFrame> = Vec::new();
         let seed = now().as_nanos() as u64 ^ u64::from(std::process::id()) << 32;
         // One session per address, with all its ports: facts about the address are learned once.
@@ -228,12 +290,13 @@ impl Prober {
             .sum();
         const FIRST_PORT: u32 = 10_000;
         if need > 65_535 - FIRST_PORT {
-            return Err(Error::Plan(format!(
-                "{} address/port pairs with a budget of {} packets each need {need} source ports, more than the {} available: probe fewer at once or lower --budget",
-                jobs.len(),
-                self.cfg.session.budget,
-                65_535 - FIRST_PORT
-            )));
+            return Err(Error::SourcePorts {
+                pairs: jobs.len(),
+                budget: self.cfg.session.budget,
+                needed: need,
+                available: 65_535 - FIRST_PORT,
+            }
+            .into());
         }
         let mut base = FIRST_PORT + (seed % u64::from(65_535 - FIRST_PORT - need + 1)) as u32;
         let mut sessions: Vec<Session> = Vec::new();
@@ -249,6 +312,7 @@ impl Prober {
                     base as u16,
                     seed.wrapping_mul(i as u64 + 1).rotate_left(17),
                 )
+                .map_err(Error::from)?
                 .with_host(host)
                 .local(source == target),
             );
@@ -306,16 +370,16 @@ impl Prober {
             };
             self.wait(wait_ms as u16);
             if let Err(e) = self.drain(&mut sessions, &mut frames, &job_of) {
-                // Keep what was captured: judge it and hand it back with the error's words in a note.
+                // Keep what was captured: judge it and hand it back with the error.
                 let reports = in_job_order(&jobs, &mut sessions);
-                return Err(Error::RunFailed {
-                    reason: e.to_string(),
-                    partial: Box::new(RunOutcome {
+                return Err(RunError {
+                    error: e,
+                    partial: Some(Box::new(RunOutcome {
                         reports,
                         frames,
                         dropped: (0, 0),
                         interrupted: true,
-                    }),
+                    })),
                 });
             }
         }
@@ -531,52 +595,4 @@ pub fn write_pcapng<W: Write>(
         w.write_on(f.interface, f.ts, &f.data, f.orig_len, Some(&note))?;
     }
     w.finish()
-}
-
-/// Run a sans-IO session against a scripted network, for tests: `respond` sees each packet sent and the time it
-/// is sent, and returns the frames (as IP datagrams with their delay) that come back. Time is simulated. The
-/// reports come one per port, in the session's order.
-pub fn simulate(
-    mut session: Session,
-    mut respond: impl FnMut(Timestamp, &Outgoing) -> Vec<(Duration, Vec<u8>)>,
-) -> Vec<TargetReport> {
-    let mut t = Timestamp(1_700_000_000_000_000_000);
-    let mut inbox: Vec<(Timestamp, Vec<u8>)> = Vec::new();
-    let mut frame = 0u64;
-    for _ in 0..10_000 {
-        let (out, next) = session.poll(t);
-        for p in &out {
-            inbox.push((t, p.datagram.clone()));
-            for (delay, bytes) in respond(t, p) {
-                inbox.push((t.plus(delay), bytes));
-            }
-        }
-        inbox.sort_by_key(|(ts, _)| *ts);
-        let Some(deadline) = next else { break };
-        let horizon = inbox
-            .first()
-            .map_or(deadline, |(ts, _)| (*ts).min(deadline));
-        t = t.max(horizon);
-        let due: Vec<(Timestamp, Vec<u8>)> = {
-            let split = inbox.partition_point(|(ts, _)| *ts <= t);
-            inbox.drain(..split).collect()
-        };
-        let delivered = !due.is_empty();
-        for (ts, bytes) in due {
-            if let Ok(packet) = parse_frame(LinkType::RAW, &bytes) {
-                frame += 1;
-                session.on_frame(&Observed {
-                    frame,
-                    ts,
-                    len: bytes.len() as u32,
-                    packet,
-                });
-            }
-        }
-        // Nothing sent, nothing delivered, nothing on the way: the session only waits for its deadline.
-        if out.is_empty() && !delivered && t < deadline && inbox.is_empty() {
-            t = deadline;
-        }
-    }
-    session.reports()
 }

@@ -11,10 +11,7 @@ pub fn source_for(target: IpAddr) -> Result<IpAddr> {
     } else {
         IpAddr::V4(Ipv4Addr::UNSPECIFIED)
     };
-    let route_err = |e: std::io::Error| Error::Route {
-        target,
-        reason: e.to_string(),
-    };
+    let route_err = |source: std::io::Error| Error::Route { target, source };
     let sock = UdpSocket::bind((bind, 0)).map_err(route_err)?;
     sock.connect((target, 9)).map_err(route_err)?;
     Ok(sock.local_addr().map_err(route_err)?.ip())
@@ -37,8 +34,5 @@ pub fn interface_for(source: IpAddr) -> Result<String> {
             return Ok(d.name.clone());
         }
     }
-    Err(Error::Route {
-        target: source,
-        reason: "no capture device carries this source address (name one with --interface)".into(),
-    })
+    Err(Error::NoCaptureDevice { address: source })
 }

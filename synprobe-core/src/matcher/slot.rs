@@ -12,8 +12,8 @@
 //! compactly when rebuilding it gives the same frame again (checked on the way in); anything else is kept whole.
 
 use super::flows::{FlowTable, KeepsKey, V4Key};
+use super::{Lesson, LessonReply};
 use super::{KEEP_CLIENT_FRAMES, KEEP_REPLIES, KEEP_SYNS};
-use crate::analysis::{Lesson, LessonReply};
 use crate::model::{Attempt, Closure, FlowKey, Isn, Observed, Probe, Reply, ReplyKind, Ttl};
 use crate::time::Timestamp;
 use crate::wire::{IpMeta, Packet, TcpFlags, TcpMeta, TcpOptions, Transport};
@@ -491,7 +491,7 @@ impl Slot {
                 rtt: sent.map(|t| r.ts.since(t)),
                 route_error_from: None,
                 linux_layout: r.syn_ack
-                    && crate::analysis::linux_option_layout(r.options.options().as_bytes()),
+                    && super::linux_option_layout(r.options.options().as_bytes()),
             }),
             syn_tos: self.probe.tos,
         })

@@ -6,7 +6,7 @@ use std::path::Path;
 use super::build_pcap::file;
 use super::build_pcapng::{epb, idb, shb};
 use super::{read_all, read_bytes, refused, Trickle};
-use crate::capture::{CaptureError, CaptureReader, Format, Part};
+use crate::capture::{CaptureError, CaptureReader, Format, LooksLike, Part};
 
 #[test]
 fn zero_length_input() {
@@ -55,9 +55,11 @@ fn compressed_input_gets_a_hint() {
     let err = refused(&[0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0]);
     assert!(
         err.to_string()
-            .ends_with(": it looks gzip-compressed, decompress it first"),
+            .ends_with(": it looks like a gzip-compressed file"),
         "{err}"
     );
+    assert_eq!(err.looks_like(), Some(LooksLike::Gzip));
+    assert!(LooksLike::Gzip.is_compressed());
 }
 
 #[test]
