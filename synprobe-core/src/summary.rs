@@ -299,14 +299,20 @@ impl Acc {
 struct Row {
     key: (IpAddr, u16),
     acc: Acc,
-    /// Space-Saving's count: `error_bound` plus the attempts since admission.
-    count: u64,
     error_bound: u64,
+}
+
+/// A row's place in the min-heap, with what orders it (kept here, not in the row, so that a sift reads one
+/// small array).
+#[derive(Debug, Clone, Copy)]
+struct Rank {
+    /// Space-Saving's count: the row's `error_bound` plus its attempts since admission.
+    count: u64,
     /// When it was admitted (the number of admissions before it): of two rows with the same count, the older
     /// gives way first.
     admitted: u64,
-    /// Its place in [`Summary::heap`].
-    at: u32,
+    /// Where the row is in [`Summary::rows`].
+    row: u32,
 }
 
 /// Accumulates judged attempts into the heaviest K server:port rows, a rest row and totals (see the module).
@@ -316,8 +322,10 @@ pub struct Summary {
     /// Where each kept server:port's row is in `rows`.
     index: HashMap<(IpAddr, u16), u32, Hasher>,
     rows: Vec<Row>,
-    /// The rows' places in `rows`, a min-heap by (count, admitted).
-    heap: Vec<u32>,
+    /// The rows' ranks, a min-heap by (count, admitted).
+    heap: Vec<Rank>,
+    /// Where each row's rank is in `heap`, by the row's place in `rows`.
+    at: Vec<u32>,
     admissions: u64,
     rest: Acc,
     total: Acc,
@@ -342,6 +350,7 @@ impl Summary {
             index: HashMap::with_hasher(Hasher::default()),
             rows: Vec::new(),
             heap: Vec::new(),
+            at: Vec::new(),
             admissions: 0,
             rest: Acc::default(),
             total: Acc::default(),
@@ -362,10 +371,11 @@ impl Summary {
         );
         self.total.add(r, &mut self.rng, TOTAL_RTT_SAMPLES);
         if let Some(&i) = self.index.get(&key) {
-            let row = &mut self.rows[i as usize];
-            row.acc.add(r, &mut self.rng, ROW_RTT_SAMPLES);
-            row.count += 1;
-            let at = row.at;
+            self.rows[i as usize]
+                .acc
+                .add(r, &mut self.rng, ROW_RTT_SAMPLES);
+            let at = self.at[i as usize];
+            self.heap[at as usize].count += 1;
             self.sift_down(at);
         } else if self.rows.len() < self.max_rows {
             let i = self.rows.len() as u32;
@@ -374,78 +384,83 @@ impl Summary {
             self.rows.push(Row {
                 key,
                 acc,
-                count: 1,
                 error_bound: 0,
+            });
+            self.at.push(self.heap.len() as u32);
+            self.index.insert(key, i);
+            self.heap.push(Rank {
+                count: 1,
                 admitted: self.admissions,
-                at: self.heap.len() as u32,
+                row: i,
             });
             self.admissions += 1;
-            self.index.insert(key, i);
-            self.heap.push(i);
             self.sift_up(self.heap.len() as u32 - 1);
-        } else if let Some(&i) = self.heap.first() {
+        } else if let Some(least) = self.heap.first_mut() {
             // Space-Saving: the new server:port takes the place of the row with the smallest count.
-            let row = &mut self.rows[i as usize];
+            let row = &mut self.rows[least.row as usize];
             self.rest.absorb(&row.acc, &mut self.rng, TOTAL_RTT_SAMPLES);
             self.index.remove(&row.key);
             row.key = key;
             row.acc.clear();
             row.acc.add(r, &mut self.rng, ROW_RTT_SAMPLES);
-            row.error_bound = row.count;
-            row.count += 1;
-            row.admitted = self.admissions;
+            row.error_bound = least.count;
+            least.count += 1;
+            least.admitted = self.admissions;
             self.admissions += 1;
-            self.index.insert(key, i);
+            self.index.insert(key, least.row);
             self.sift_down(0);
         } else {
             self.rest.add(r, &mut self.rng, TOTAL_RTT_SAMPLES);
         }
     }
 
-    /// Whether the row at heap place `a` orders before the one at `b`.
-    fn lighter(&self, a: usize, b: usize) -> bool {
-        let (x, y) = (
-            &self.rows[self.heap[a] as usize],
-            &self.rows[self.heap[b] as usize],
-        );
-        (x.count, x.admitted) < (y.count, y.admitted)
-    }
-
-    fn swap(&mut self, a: usize, b: usize) {
-        self.heap.swap(a, b);
-        self.rows[self.heap[a] as usize].at = a as u32;
-        self.rows[self.heap[b] as usize].at = b as u32;
-    }
-
+    /// Move the rank at heap place `at` up to where it belongs (its count went down: a new row).
     fn sift_up(&mut self, at: u32) {
         let mut at = at as usize;
+        let moving = self.heap[at];
         while at > 0 {
             let parent = (at - 1) / 2;
-            if !self.lighter(at, parent) {
+            let p = self.heap[parent];
+            if (moving.count, moving.admitted) >= (p.count, p.admitted) {
                 break;
             }
-            self.swap(at, parent);
+            self.heap[at] = p;
+            self.at[p.row as usize] = at as u32;
             at = parent;
         }
+        self.heap[at] = moving;
+        self.at[moving.row as usize] = at as u32;
     }
 
+    /// Move the rank at heap place `at` down to where it belongs (its count or admission went up), moving each
+    /// lighter child up into the hole it leaves.
     fn sift_down(&mut self, at: u32) {
         let mut at = at as usize;
+        let moving = self.heap[at];
+        let len = self.heap.len();
         loop {
-            let (l, r) = (2 * at + 1, 2 * at + 2);
-            let mut least = at;
-            if l < self.heap.len() && self.lighter(l, least) {
-                least = l;
-            }
-            if r < self.heap.len() && self.lighter(r, least) {
-                least = r;
-            }
-            if least == at {
+            let l = 2 * at + 1;
+            if l >= len {
                 break;
             }
-            self.swap(at, least);
-            at = least;
+            let mut child = l;
+            let r = l + 1;
+            if r < len
+                && (self.heap[r].count, self.heap[r].admitted)
+                    < (self.heap[l].count, self.heap[l].admitted)
+            {
+                child = r;
+            }
+            let c = self.heap[child];
+            if (moving.count, moving.admitted) <= (c.count, c.admitted) {
+                break;
+            }
+            self.heap[at] = c;
+            self.at[c.row as usize] = at as u32;
+            at = child;
         }
+        self.heap[at] = moving;
+        self.at[moving.row as usize] = at as u32;
     }
 
     /// The kept server:port rows, sorted by server then port; then the rest row (no target, no port) if it has
@@ -854,7 +869,18 @@ mod tests {
         let k = Summary::DEFAULT_ROWS;
         assert_eq!(summary.rows.len(), k);
         assert!(summary.rows.capacity() <= 2 * k);
-        assert_eq!((summary.index.len(), summary.heap.len()), (k, k));
+        assert_eq!(
+            (summary.index.len(), summary.heap.len(), summary.at.len()),
+            (k, k, k)
+        );
+        for (place, rank) in summary.heap.iter().enumerate() {
+            assert_eq!(summary.at[rank.row as usize] as usize, place);
+            for child in [2 * place + 1, 2 * place + 2] {
+                if let Some(c) = summary.heap.get(child) {
+                    assert!((rank.count, rank.admitted) < (c.count, c.admitted));
+                }
+            }
+        }
         assert!(summary.index.capacity() <= 4 * k);
         assert!(summary
             .rows
