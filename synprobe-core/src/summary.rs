@@ -4,10 +4,11 @@
 //! - The rows are the heaviest K server:ports by attempts ([`Summary::with_rows`], default
 //!   [`Summary::DEFAULT_ROWS`]), kept with the Space-Saving heavy-hitter sketch: while there is room every new
 //!   server:port gets a row; once there is none, a new one takes the place of the row with the smallest count
-//!   (the oldest admitted of those with that count) and inherits that count as its error bound. A row's own
+//!   (of those, the one that reached it first) and inherits that count as its error bound. A row's own
 //!   statistics count exactly what came since it was admitted; those of the row it replaced fold into the rest
 //!   row, so the rows and the rest add up to the totals exactly. A server:port with more than 1/K of the
-//!   attempts always has a row. Each attempt costs a hash look-up and O(log K) in an indexed min-heap.
+//!   attempts always has a row. Each attempt costs a hash look-up and O(1) in the sketch's list of buckets of
+//!   equal counts.
 //! - A fixed reservoir of RTT samples per row: 32 for a server:port, 512 for the total and rest rows. Past that
 //!   many replies the median is that of a uniform random sample (reservoir sampling, with a fixed seed: the same
 //!   input gives the same summary). A server:port's replies mostly come from one host at one distance, so 32
@@ -294,25 +295,33 @@ impl Acc {
     }
 }
 
-/// A kept server:port row.
+/// No row or bucket.
+const NIL: u32 = u32::MAX;
+
+/// A kept server:port row, in the bucket of its count.
 #[derive(Debug, Clone)]
 struct Row {
     key: (IpAddr, u16),
     acc: Acc,
     error_bound: u64,
+    /// Space-Saving's count: `error_bound` plus the attempts since admission.
+    count: u64,
+    bucket: u32,
+    /// The rows of its bucket that reached its count just before and just after it.
+    before: u32,
+    after: u32,
 }
 
-/// A row's place in the min-heap, with what orders it (kept here, not in the row, so that a sift reads one
-/// small array).
+/// The rows with one count, in the order they reached it (Space-Saving's "Stream-Summary": buckets in a list by
+/// count, so that finding the lightest row and moving a row up by one are O(1)).
 #[derive(Debug, Clone, Copy)]
-struct Rank {
-    /// Space-Saving's count: the row's `error_bound` plus its attempts since admission.
+struct Bucket {
     count: u64,
-    /// When it was admitted (the number of admissions before it): of two rows with the same count, the older
-    /// gives way first.
-    admitted: u64,
-    /// Where the row is in [`Summary::rows`].
-    row: u32,
+    first: u32,
+    last: u32,
+    /// The buckets with the next lower and the next higher count.
+    lower: u32,
+    higher: u32,
 }
 
 /// Accumulates judged attempts into the heaviest K server:port rows, a rest row and totals (see the module).
@@ -322,11 +331,11 @@ pub struct Summary {
     /// Where each kept server:port's row is in `rows`.
     index: HashMap<(IpAddr, u16), u32, Hasher>,
     rows: Vec<Row>,
-    /// The rows' ranks, a min-heap by (count, admitted).
-    heap: Vec<Rank>,
-    /// Where each row's rank is in `heap`, by the row's place in `rows`.
-    at: Vec<u32>,
-    admissions: u64,
+    buckets: Vec<Bucket>,
+    /// Buckets emptied, to be used again.
+    free_buckets: Vec<u32>,
+    /// The bucket with the lowest count.
+    lightest: u32,
     rest: Acc,
     total: Acc,
     rng: u64,
@@ -344,14 +353,13 @@ impl Summary {
 
     /// A summary that keeps the heaviest `rows` server:ports (0: every attempt goes to the rest row).
     pub fn with_rows(rows: usize) -> Self {
-        let max_rows = rows.min(u32::MAX as usize);
         Summary {
-            max_rows,
+            max_rows: rows.min(NIL as usize - 1),
             index: HashMap::with_hasher(Hasher::default()),
             rows: Vec::new(),
-            heap: Vec::new(),
-            at: Vec::new(),
-            admissions: 0,
+            buckets: Vec::new(),
+            free_buckets: Vec::new(),
+            lightest: NIL,
             rest: Acc::default(),
             total: Acc::default(),
             rng: 0x9e37_79b9_7f4a_7c15,
@@ -374,9 +382,7 @@ impl Summary {
             self.rows[i as usize]
                 .acc
                 .add(r, &mut self.rng, ROW_RTT_SAMPLES);
-            let at = self.at[i as usize];
-            self.heap[at as usize].count += 1;
-            self.sift_down(at);
+            self.count_up(i);
         } else if self.rows.len() < self.max_rows {
             let i = self.rows.len() as u32;
             let mut acc = Acc::default();
@@ -385,82 +391,114 @@ impl Summary {
                 key,
                 acc,
                 error_bound: 0,
-            });
-            self.at.push(self.heap.len() as u32);
-            self.index.insert(key, i);
-            self.heap.push(Rank {
                 count: 1,
-                admitted: self.admissions,
-                row: i,
+                bucket: NIL,
+                before: NIL,
+                after: NIL,
             });
-            self.admissions += 1;
-            self.sift_up(self.heap.len() as u32 - 1);
-        } else if let Some(least) = self.heap.first_mut() {
-            // Space-Saving: the new server:port takes the place of the row with the smallest count.
-            let row = &mut self.rows[least.row as usize];
+            self.index.insert(key, i);
+            let b = match self.lightest {
+                l if l != NIL && self.buckets[l as usize].count == 1 => l,
+                l => {
+                    let b = self.new_bucket(1, NIL, l);
+                    self.lightest = b;
+                    b
+                }
+            };
+            self.append(b, i);
+        } else if self.lightest != NIL {
+            // Space-Saving: the new server:port takes the place of the row with the smallest count (of those, the
+            // first to reach it), and that count plus one.
+            let i = self.buckets[self.lightest as usize].first;
+            let row = &mut self.rows[i as usize];
             self.rest.absorb(&row.acc, &mut self.rng, TOTAL_RTT_SAMPLES);
             self.index.remove(&row.key);
             row.key = key;
             row.acc.clear();
             row.acc.add(r, &mut self.rng, ROW_RTT_SAMPLES);
-            row.error_bound = least.count;
-            least.count += 1;
-            least.admitted = self.admissions;
-            self.admissions += 1;
-            self.index.insert(key, least.row);
-            self.sift_down(0);
+            row.error_bound = row.count;
+            self.index.insert(key, i);
+            self.count_up(i);
         } else {
             self.rest.add(r, &mut self.rng, TOTAL_RTT_SAMPLES);
         }
     }
 
-    /// Move the rank at heap place `at` up to where it belongs (its count went down: a new row).
-    fn sift_up(&mut self, at: u32) {
-        let mut at = at as usize;
-        let moving = self.heap[at];
-        while at > 0 {
-            let parent = (at - 1) / 2;
-            let p = self.heap[parent];
-            if (moving.count, moving.admitted) >= (p.count, p.admitted) {
-                break;
+    /// A bucket for `count`, linked between `lower` and `higher`.
+    fn new_bucket(&mut self, count: u64, lower: u32, higher: u32) -> u32 {
+        let bucket = Bucket {
+            count,
+            first: NIL,
+            last: NIL,
+            lower,
+            higher,
+        };
+        let b = match self.free_buckets.pop() {
+            Some(b) => {
+                self.buckets[b as usize] = bucket;
+                b
             }
-            self.heap[at] = p;
-            self.at[p.row as usize] = at as u32;
-            at = parent;
+            None => {
+                self.buckets.push(bucket);
+                self.buckets.len() as u32 - 1
+            }
+        };
+        if lower != NIL {
+            self.buckets[lower as usize].higher = b;
         }
-        self.heap[at] = moving;
-        self.at[moving.row as usize] = at as u32;
+        if higher != NIL {
+            self.buckets[higher as usize].lower = b;
+        }
+        b
     }
 
-    /// Move the rank at heap place `at` down to where it belongs (its count or admission went up), moving each
-    /// lighter child up into the hole it leaves.
-    fn sift_down(&mut self, at: u32) {
-        let mut at = at as usize;
-        let moving = self.heap[at];
-        let len = self.heap.len();
-        loop {
-            let l = 2 * at + 1;
-            if l >= len {
-                break;
-            }
-            let mut child = l;
-            let r = l + 1;
-            if r < len
-                && (self.heap[r].count, self.heap[r].admitted)
-                    < (self.heap[l].count, self.heap[l].admitted)
-            {
-                child = r;
-            }
-            let c = self.heap[child];
-            if (moving.count, moving.admitted) <= (c.count, c.admitted) {
-                break;
-            }
-            self.heap[at] = c;
-            self.at[c.row as usize] = at as u32;
-            at = child;
+    /// Put row `i` last in bucket `b`.
+    fn append(&mut self, b: u32, i: u32) {
+        let last = self.buckets[b as usize].last;
+        let row = &mut self.rows[i as usize];
+        row.bucket = b;
+        row.before = last;
+        row.after = NIL;
+        match last {
+            NIL => self.buckets[b as usize].first = i,
+            l => self.rows[l as usize].after = i,
         }
-        self.heap[at] = moving;
-        self.at[moving.row as usize] = at as u32;
+        self.buckets[b as usize].last = i;
+    }
+
+    /// Row `i`'s count goes up by one: it moves to the end of the next bucket up, and its bucket goes if empty.
+    fn count_up(&mut self, i: u32) {
+        let (b, before, after, count) = {
+            let row = &self.rows[i as usize];
+            (row.bucket, row.before, row.after, row.count + 1)
+        };
+        match before {
+            NIL => self.buckets[b as usize].first = after,
+            x => self.rows[x as usize].after = after,
+        }
+        match after {
+            NIL => self.buckets[b as usize].last = before,
+            x => self.rows[x as usize].before = before,
+        }
+        let higher = self.buckets[b as usize].higher;
+        let up = if higher != NIL && self.buckets[higher as usize].count == count {
+            higher
+        } else {
+            self.new_bucket(count, b, higher)
+        };
+        self.rows[i as usize].count = count;
+        self.append(up, i);
+        if self.buckets[b as usize].first == NIL {
+            let Bucket { lower, higher, .. } = self.buckets[b as usize];
+            match lower {
+                NIL => self.lightest = higher,
+                l => self.buckets[l as usize].higher = higher,
+            }
+            if higher != NIL {
+                self.buckets[higher as usize].lower = lower;
+            }
+            self.free_buckets.push(b);
+        }
     }
 
     /// The kept server:port rows, sorted by server then port; then the rest row (no target, no port) if it has
@@ -502,7 +540,7 @@ mod tests {
         rest: PlainAcc,
         total: PlainAcc,
         rng: u64,
-        admissions: u64,
+        changes: u64,
     }
 
     #[derive(Default)]
@@ -510,7 +548,8 @@ mod tests {
         acc: PlainAcc,
         count: u64,
         error_bound: u64,
-        admitted: u64,
+        /// When its count last changed (a number from a counter of such changes).
+        reached: u64,
     }
 
     #[derive(Default)]
@@ -612,16 +651,18 @@ mod tests {
         }
 
         /// Space-Saving as its paper states it: a new key when the table is full replaces the key with the
-        /// smallest count (here the oldest admitted of those), taking that count plus one.
+        /// smallest count (here the first of those to reach it), taking that count plus one.
         fn add(&mut self, r: &Report, max_rows: usize) {
             let key = (
                 r.attempt.probe.key.server,
                 r.attempt.probe.key.server_port.0,
             );
             self.total.add(r, &mut self.rng, TOTAL_RTT_SAMPLES);
+            self.changes += 1;
             if let Some(row) = self.rows.get_mut(&key) {
                 row.acc.add(r, &mut self.rng, ROW_RTT_SAMPLES);
                 row.count += 1;
+                row.reached = self.changes;
                 return;
             }
             if max_rows == 0 {
@@ -633,7 +674,7 @@ mod tests {
                 let victim = *self
                     .rows
                     .iter()
-                    .min_by_key(|(_, row)| (row.count, row.admitted))
+                    .min_by_key(|(_, row)| (row.count, row.reached))
                     .map(|(k, _)| k)
                     .expect("a full table has rows");
                 let gone = self.rows.remove(&victim).expect("the victim");
@@ -649,10 +690,9 @@ mod tests {
                     acc,
                     count: error_bound + 1,
                     error_bound,
-                    admitted: self.admissions,
+                    reached: self.changes,
                 },
             );
-            self.admissions += 1;
         }
 
         fn rows(&self) -> Vec<SummaryRow> {
@@ -869,18 +909,24 @@ mod tests {
         let k = Summary::DEFAULT_ROWS;
         assert_eq!(summary.rows.len(), k);
         assert!(summary.rows.capacity() <= 2 * k);
-        assert_eq!(
-            (summary.index.len(), summary.heap.len(), summary.at.len()),
-            (k, k, k)
-        );
-        for (place, rank) in summary.heap.iter().enumerate() {
-            assert_eq!(summary.at[rank.row as usize] as usize, place);
-            for child in [2 * place + 1, 2 * place + 2] {
-                if let Some(c) = summary.heap.get(child) {
-                    assert!((rank.count, rank.admitted) < (c.count, c.admitted));
-                }
+        assert_eq!(summary.index.len(), k);
+        // The buckets: no more than rows, ascending counts from the lightest, each row in its count's.
+        assert!(summary.buckets.len() <= k);
+        let (mut b, mut seen, mut last) = (summary.lightest, 0, 0);
+        while b != NIL {
+            let bucket = summary.buckets[b as usize];
+            assert!(bucket.count > last);
+            last = bucket.count;
+            let mut i = bucket.first;
+            while i != NIL {
+                let row = &summary.rows[i as usize];
+                assert_eq!((row.count, row.bucket), (bucket.count, b));
+                seen += 1;
+                i = row.after;
             }
+            b = bucket.higher;
         }
+        assert_eq!(seen, k);
         assert!(summary.index.capacity() <= 4 * k);
         assert!(summary
             .rows
