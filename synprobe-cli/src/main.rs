@@ -180,6 +180,10 @@ struct ReplayArgs {
     /// Seconds to wait after an attempt's last SYN before calling it unanswered.
     #[arg(long, value_name = "SECS", default_value_t = 3.0, value_parser = parse_secs)]
     timeout: f64,
+    /// Rows of the summary by server:port: the K busiest, found with a heavy-hitter sketch (Space-Saving) in
+    /// memory that does not grow with the number of server:ports; the rest in one row. Totals stay exact.
+    #[arg(long, value_name = "K", default_value_t = synprobe_core::Summary::DEFAULT_ROWS)]
+    summary_rows: usize,
     #[command(flatten)]
     output: OutputArgs,
 }

@@ -78,7 +78,7 @@ pub fn replay(args: &ReplayArgs) -> io::Result<u8> {
     };
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, meter.writer(stdout.lock()));
-    let mut summary = Summary::default();
+    let mut summary = Summary::with_rows(args.summary_rows);
     let mut findings: BTreeMap<(String, u16, Verdict), Report> = BTreeMap::new();
     let mut write_err: Option<io::Error> = None;
     // One attempt's JSON line, or text line, reused from attempt to attempt.

@@ -190,6 +190,38 @@ fn json_lines_follow_the_documented_schema() {
     assert!(summary["servers"].as_array().expect("servers").len() >= 8);
 }
 
+/// `--summary-rows K` keeps the K busiest server:ports and one row for the rest; rows and rest add up to the
+/// totals, in JSON and in the table.
+#[test]
+fn summary_rows_keeps_the_busiest_and_counts_the_rest() {
+    let o = run(&["replay", "--json", "--summary-rows", "2", &demo()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let last = stdout(&o).lines().last().expect("summary").to_string();
+    let summary: serde_json::Value = serde_json::from_str(&last).expect("json");
+    let rows = summary["servers"].as_array().expect("servers");
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert!(rows[..2].iter().all(|r| r["target"].is_string()));
+    assert_eq!(
+        (&rows[2]["target"], &rows[2]["port"]),
+        (&serde_json::Value::Null, &serde_json::Value::Null)
+    );
+    let attempts: u64 = rows
+        .iter()
+        .map(|r| r["attempts"].as_u64().expect("n"))
+        .sum();
+    assert_eq!(attempts, 8);
+    assert_eq!(summary["totals"]["attempts"], 8);
+    let o = run(&["replay", "--summary-rows", "0", &demo()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("(other server:ports)"),
+        "{}",
+        stdout(&o)
+    );
+    let help = stdout(&run(&["replay", "--help"]));
+    assert!(help.contains("--summary-rows <K>"), "{help}");
+}
+
 #[test]
 fn a_damaged_file_is_analysed_up_to_the_damage_then_exits_65() {
     let Some(dir) = pcaps("a_damaged_file_is_analysed_up_to_the_damage_then_exits_65") else {

@@ -22,6 +22,12 @@ use crate::verdict::{Confidence, Judgement, Rejecter, RejecterKind, Verdict};
 
 type Hasher = foldhash::fast::RandomState;
 
+/// Add one to a counter of the baselines, which stays at `u32::MAX` instead of wrapping (a counter only ever
+/// says "none", "some" or "how many at least").
+fn bump(n: &mut u32) {
+    *n = n.saturating_add(1);
+}
+
 /// Distances seen in one kind of reply from one address.
 #[derive(Debug, Clone, Copy, Default)]
 struct HopSet {
@@ -43,11 +49,11 @@ impl HopSet {
             self.min = self.min.min(r.hops.0);
             self.max = self.max.max(r.hops.0);
         }
-        self.count = self.count.saturating_add(1);
+        bump(&mut self.count);
         self.initials.insert(r.initial);
         match flow_label {
-            Some(0) => self.flow_zero += 1,
-            Some(_) => self.flow_nonzero += 1,
+            Some(0) => bump(&mut self.flow_zero),
+            Some(_) => bump(&mut self.flow_nonzero),
             None => {}
         }
         if let Some(rtt) = rtt {
@@ -153,21 +159,21 @@ impl ServerBaseline {
             };
             if let Some(i) = slot {
                 match tos {
-                    TosBehaviour::Echoed => self.port_tos[i].echoed += 1,
-                    _ => self.port_tos[i].zeroed += 1,
+                    TosBehaviour::Echoed => bump(&mut self.port_tos[i].echoed),
+                    _ => bump(&mut self.port_tos[i].zeroed),
                 }
             }
         }
         let c = &mut self.rsts[idx];
-        c.count = c.count.saturating_add(1);
+        bump(&mut c.count);
         match tos {
-            TosBehaviour::Echoed => c.tos_echoed += 1,
-            TosBehaviour::Zeroed => c.tos_zeroed += 1,
+            TosBehaviour::Echoed => bump(&mut c.tos_echoed),
+            TosBehaviour::Zeroed => bump(&mut c.tos_zeroed),
             _ => {}
         }
         match reply.flow_label {
-            Some(0) => c.flow_zero += 1,
-            Some(_) => c.flow_nonzero += 1,
+            Some(0) => bump(&mut c.flow_zero),
+            Some(_) => bump(&mut c.flow_nonzero),
             None => {}
         }
     }
@@ -185,6 +191,120 @@ impl ServerBaseline {
         } else {
             None
         }
+    }
+}
+
+/// No place in [`Baselines`]' list.
+const NIL: u32 = u32::MAX;
+
+/// A baseline in [`Baselines`], linked into the list of baselines by last use.
+#[derive(Debug)]
+struct Place {
+    addr: IpAddr,
+    baseline: ServerBaseline,
+    /// The place used just before (towards the least recently used) and just after this one.
+    older: u32,
+    newer: u32,
+}
+
+/// The baselines of at most `max` server addresses. When it is full, a new address takes the place of the one
+/// whose baseline was least recently used (learnt from): baselines age by last use, so a long capture keeps
+/// giving baselines to the servers it meets, and what a server showed long ago and never since gives way.
+/// Each use is O(1): a hash look-up and a move to the head of a list linked through the places' indices.
+#[derive(Debug)]
+struct Baselines {
+    index: HashMap<IpAddr, u32, Hasher>,
+    places: Vec<Place>,
+    /// The most and the least recently used place.
+    newest: u32,
+    oldest: u32,
+    max: usize,
+    evicted: u64,
+}
+
+impl Baselines {
+    fn new(max: usize) -> Self {
+        Baselines {
+            index: HashMap::with_hasher(Hasher::default()),
+            places: Vec::new(),
+            newest: NIL,
+            oldest: NIL,
+            max: max.min(NIL as usize),
+            evicted: 0,
+        }
+    }
+
+    /// The baseline of `addr`, without counting it as a use.
+    fn get(&self, addr: &IpAddr) -> Option<&ServerBaseline> {
+        let &i = self.index.get(addr)?;
+        self.places.get(i as usize).map(|p| &p.baseline)
+    }
+
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn unlink(&mut self, i: u32) {
+        let (older, newer) = {
+            let p = &self.places[i as usize];
+            (p.older, p.newer)
+        };
+        match older {
+            NIL => self.oldest = newer,
+            o => self.places[o as usize].newer = newer,
+        }
+        match newer {
+            NIL => self.newest = older,
+            n => self.places[n as usize].older = older,
+        }
+    }
+
+    fn link_newest(&mut self, i: u32) {
+        let p = &mut self.places[i as usize];
+        p.older = self.newest;
+        p.newer = NIL;
+        match self.newest {
+            NIL => self.oldest = i,
+            n => self.places[n as usize].newer = i,
+        }
+        self.newest = i;
+    }
+
+    /// The baseline of `addr`, made the most recently used; a new one (in the place of the least recently used
+    /// when the table is full). None only when the table may hold none.
+    fn use_mut(&mut self, addr: IpAddr) -> Option<&mut ServerBaseline> {
+        let i = if let Some(&i) = self.index.get(&addr) {
+            if self.newest != i {
+                self.unlink(i);
+                self.link_newest(i);
+            }
+            i
+        } else if self.places.len() < self.max {
+            let i = self.places.len() as u32;
+            self.places.push(Place {
+                addr,
+                baseline: ServerBaseline::default(),
+                older: NIL,
+                newer: NIL,
+            });
+            self.index.insert(addr, i);
+            self.link_newest(i);
+            i
+        } else if self.oldest != NIL {
+            let i = self.oldest;
+            self.unlink(i);
+            let p = &mut self.places[i as usize];
+            let gone = std::mem::replace(&mut p.addr, addr);
+            p.baseline = ServerBaseline::default();
+            self.index.remove(&gone);
+            self.index.insert(addr, i);
+            self.evicted += 1;
+            self.link_newest(i);
+            i
+        } else {
+            return None;
+        };
+        self.places.get_mut(i as usize).map(|p| &mut p.baseline)
     }
 }
 
@@ -216,13 +336,16 @@ fn tos_behaviour(syn_tos: u8, reply_tos: u8) -> TosBehaviour {
 /// Analyzer limits.
 #[derive(Debug, Clone, Copy)]
 pub struct AnalyzerConfig {
-    /// Attempts held back waiting for a baseline (an RST from an address that has not yet shown a SYN-ACK) before
-    /// the oldest is judged with what is known (default 4096).
+    /// Attempts held back (an RST attempt for its lookahead, and the attempts that ended after it, which come out
+    /// after it) before the oldest is judged with what is known, whatever the capture time (default 4096).
     pub max_pending: usize,
-    /// Server addresses with a baseline; beyond it new addresses get none (default 65,536).
+    /// Server addresses with a baseline; beyond it a new address takes the place of the one whose baseline was
+    /// least recently used (default 65,536).
     pub max_servers: usize,
     /// How long (capture time) an RST attempt is held after it ends, so that later attempts to the same host (a
-    /// SYN-ACK on another port, a TOS-marked SYN) can inform its verdict (default 10 s).
+    /// SYN-ACK on another port, a TOS-marked SYN) can inform its verdict (default 10 s). It is the most an
+    /// attempt's report waits after the attempt ends, whether its server has a baseline or not: a report is never
+    /// held longer, so a long-running monitor keeps reporting.
     pub lookahead: Duration,
     /// The attempts are a live run's own probes (default false): an ICMP routing error about an address (a routing code from a router, or a `prohibit` route) is carried
     /// over to the unanswered attempts to every port of it, whose own errors the router's ICMP rate limit
@@ -264,15 +387,15 @@ enum Held {
 
 /// Judges closed attempts against per-server baselines built from the whole capture.
 ///
-/// Attempts come out in the order they went in; an RST attempt from an address with no SYN-ACK yet is held back
-/// (within [`AnalyzerConfig::max_pending`]) so that a SYN-ACK later in the capture can still serve as its
-/// baseline.
+/// Attempts come out in the order they went in; an RST attempt is held back for [`AnalyzerConfig::lookahead`] of
+/// capture time after it ends (and within [`AnalyzerConfig::max_pending`]), so that a SYN-ACK or a TOS-marked
+/// SYN later in the capture can still inform its verdict. Nothing is held longer: every report comes out at most
+/// the lookahead after its attempt ended, with or without a baseline for its server.
 pub struct Analyzer {
     config: AnalyzerConfig,
-    baselines: HashMap<IpAddr, ServerBaseline, Hasher>,
+    baselines: Baselines,
     pending: VecDeque<Held>,
     ready: VecDeque<(Attempt, Judgement)>,
-    baselines_refused: u64,
     now: crate::time::Timestamp,
     /// The overflow boxes of attempts unpacked here, kept for their own thread when `keep_spent` is set.
     spent: Vec<Spent>,
@@ -284,10 +407,9 @@ impl Analyzer {
     pub fn new(config: AnalyzerConfig) -> Self {
         Analyzer {
             config,
-            baselines: HashMap::with_hasher(Hasher::default()),
+            baselines: Baselines::new(config.max_servers),
             pending: VecDeque::new(),
             ready: VecDeque::new(),
-            baselines_refused: 0,
             now: crate::time::Timestamp(i64::MIN),
             spent: Vec::new(),
             keep_spent: false,
@@ -376,14 +498,19 @@ impl Analyzer {
         self.ready.pop_front()
     }
 
-    /// Attempts held back waiting for a baseline.
+    /// Attempts held back (for the lookahead of an RST attempt at or before them).
     pub fn pending(&self) -> usize {
         self.pending.len()
     }
 
-    /// Server addresses that got no baseline because the table was full.
-    pub fn baselines_refused(&self) -> u64 {
-        self.baselines_refused
+    /// Baselines given up for a new server's because the table was full (the least recently used each time).
+    pub fn baselines_evicted(&self) -> u64 {
+        self.baselines.evicted
+    }
+
+    /// Server addresses with a baseline now (at most [`AnalyzerConfig::max_servers`]).
+    pub fn baselines(&self) -> usize {
+        self.baselines.len()
     }
 
     /// Judge one attempt against what is known now, without queueing it.
@@ -397,11 +524,7 @@ impl Analyzer {
     }
 
     fn baseline_mut(&mut self, addr: IpAddr) -> Option<&mut ServerBaseline> {
-        if !self.baselines.contains_key(&addr) && self.baselines.len() >= self.config.max_servers {
-            self.baselines_refused += 1;
-            return None;
-        }
-        Some(self.baselines.entry(addr).or_default())
+        self.baselines.use_mut(addr)
     }
 
     fn learn(&mut self, attempt: &Attempt) {
@@ -442,7 +565,7 @@ impl Analyzer {
                 b.synack
                     .add(TtlReading::of(reply.ttl), reply.flow_label, reply.rtt);
                 if reply.linux_layout {
-                    b.synack_linux = b.synack_linux.saturating_add(1);
+                    bump(&mut b.synack_linux);
                 }
             }
             ReplyKind::Rst => b.learn_rst(port, lesson.syn_tos, reply),
@@ -450,20 +573,17 @@ impl Analyzer {
         }
     }
 
+    /// Whether `held` is an RST attempt whose lookahead has not passed yet. (With or without a baseline for its
+    /// server: waiting for a SYN-ACK with no time limit would stop every later report behind it.)
     fn must_wait(&self, held: &Held) -> bool {
-        let (rst, closed_at, server) = match held {
+        let (rst, closed_at) = match held {
             Held::Full(a) => (
                 a.decisive_reply().is_some_and(|r| r.kind == ReplyKind::Rst),
                 a.closed_at,
-                a.probe.key.server,
             ),
-            Held::Compact { closed, rst } => (*rst, closed.closed_at(), closed.server()),
+            Held::Compact { closed, rst } => (*rst, closed.closed_at()),
         };
-        rst && (self.now < closed_at.plus(self.config.lookahead)
-            || self
-                .baselines
-                .get(&server)
-                .is_none_or(|b| b.synack.count == 0))
+        rst && self.now < closed_at.plus(self.config.lookahead)
     }
 
     fn release(&mut self, all: bool) {
@@ -671,8 +791,7 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
             let others: u32 = b
                 .rsts
                 .iter()
-                .map(|c| c.count)
-                .sum::<u32>()
+                .fold(0u32, |n, c| n.saturating_add(c.count))
                 .saturating_sub(1);
             if others > 0 {
                 findings.push(Finding::RstConsistent { others });
@@ -1639,9 +1758,11 @@ mod tests {
                 Some(TcpSpec::rst_to(s).emit(&back(C4, S4, 61)).expect("rst"))
             });
         }
+        // A lookahead longer than the capture: only max_pending bounds the queue.
         let config = EngineConfig {
             analyzer: AnalyzerConfig {
                 max_pending: 5,
+                lookahead: Duration::from_millis(1_000_000),
                 ..AnalyzerConfig::default()
             },
             ..EngineConfig::default()
@@ -1659,7 +1780,198 @@ mod tests {
         );
         assert!(
             max_open >= 5,
-            "RSTs with no baseline are held back: {max_open}"
+            "RSTs are held back for their lookahead: {max_open}"
+        );
+    }
+
+    /// An RST from a server that has shown no SYN-ACK, then other attempts for longer than the lookahead: its
+    /// report comes out once capture time passes its end plus the lookahead, with no `finish`, and the reports
+    /// behind it right after (a monitor never stalls). A SYN-ACK from its server past the lookahead comes too
+    /// late to count.
+    #[test]
+    fn an_rst_without_a_baseline_is_reported_when_its_lookahead_passes() {
+        let mut t = Timeline::starting_at(0);
+        exchange(&mut t, 0.0, 81, 0, |s| {
+            Some(TcpSpec::rst_to(s).emit(&back(C4, S4, 61)).expect("rst"))
+        });
+        for i in 0..30u16 {
+            let syn = TcpSpec::syn(41000 + i, 443, 7 + u32::from(i));
+            let ms = 500.0 + f64::from(i) * 1000.0;
+            t.at(ms, syn.emit(&out(C4, "198.18.7.7")).expect("syn"));
+            t.at(
+                ms + 5.0,
+                TcpSpec::syn_ack_to(&syn, 1)
+                    .emit(&back(C4, "198.18.7.7", 60))
+                    .expect("sa"),
+            );
+        }
+        exchange(&mut t, 25_000.0, 443, 0, |s| {
+            Some(
+                TcpSpec::syn_ack_to(s, 7)
+                    .emit(&back(C4, S4, 57))
+                    .expect("late sa"),
+            )
+        });
+        let mut engine = crate::Engine::new(EngineConfig::default());
+        let mut out: Vec<(crate::Timestamp, Report)> = Vec::new();
+        for (ts, f) in t.ethernet_frames() {
+            let _ = engine.push_frame(crate::LinkType::ETHERNET, ts, &f, f.len() as u32);
+            while let Some(r) = engine.pop_report() {
+                out.push((ts, r));
+            }
+        }
+        let (when, rst) = out.first().expect("the RST's report, before finish");
+        assert_eq!(rst.attempt.probe.key.server_port.0, 81, "order is kept");
+        let due = rst
+            .attempt
+            .closed_at
+            .plus(AnalyzerConfig::default().lookahead);
+        assert!(*when >= due, "not before its lookahead: {when:?} {due:?}");
+        assert!(
+            when.since(due) <= Duration::from_millis(1000),
+            "at the first frame past its lookahead: {when:?} {due:?}"
+        );
+        assert_eq!(
+            (rst.judgement.verdict, rst.judgement.confidence),
+            (Verdict::Closed, Confidence::Low)
+        );
+        assert!(rst.judgement.findings.contains(&Finding::NoBaseline));
+        // The attempts behind it came out too, each within the lookahead of its end.
+        assert!(out.len() >= 15, "{} reports before finish", out.len());
+        for (when, r) in &out {
+            assert!(when.since(r.attempt.closed_at) <= Duration::from_millis(11_000));
+        }
+    }
+
+    fn synack_lesson(ttl: u8) -> Lesson {
+        Lesson {
+            reply: Some(LessonReply {
+                kind: ReplyKind::SynAck,
+                exact: true,
+                from_server: true,
+                ttl,
+                tos: 0,
+                flow_label: Some(5),
+                rtt: None,
+                route_error_from: None,
+                linux_layout: true,
+            }),
+            syn_tos: 0,
+        }
+    }
+
+    #[test]
+    fn a_full_baseline_table_gives_the_least_recently_used_place_to_a_new_server() {
+        let mut a = Analyzer::new(AnalyzerConfig {
+            max_servers: 2,
+            ..AnalyzerConfig::default()
+        });
+        let (s1, s2, s3) = (addr("198.18.1.1"), addr("198.18.1.2"), addr("198.18.1.3"));
+        a.learn_lesson(s1, 443, &synack_lesson(57));
+        a.learn_lesson(s2, 443, &synack_lesson(58));
+        // s1 is used again: s2 is now the least recently used.
+        a.note_echo_reply(s1, 57, None);
+        a.learn_lesson(s3, 443, &synack_lesson(59));
+        assert_eq!((a.baselines(), a.baselines_evicted()), (2, 1));
+        assert!(a.baselines.get(&s2).is_none(), "s2 gave way");
+        assert_eq!(a.baselines.get(&s1).map(|b| b.synack.count), Some(1));
+        assert_eq!(a.baselines.get(&s3).map(|b| b.synack.max), Some(6));
+        // s2 comes back with a fresh baseline, in s1's place (s3 was used after it).
+        a.learn_lesson(s2, 443, &synack_lesson(60));
+        assert!(a.baselines.get(&s1).is_none());
+        assert_eq!(a.baselines.get(&s2).map(|b| b.synack.count), Some(1));
+        assert_eq!(a.baselines_evicted(), 2);
+    }
+
+    /// The linked list of last use against a plain list in use order, over random uses.
+    #[test]
+    fn the_baseline_table_evicts_in_least_recent_use_order() {
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        for max in [0usize, 1, 2, 7, 64] {
+            let mut table = Baselines::new(max);
+            let mut plain: Vec<IpAddr> = Vec::new(); // least recently used first
+            for _ in 0..5_000 {
+                let a = IpAddr::V4(std::net::Ipv4Addr::from(next(100) as u32));
+                let got = table.use_mut(a).map(|b| bump(&mut b.synack_linux));
+                assert_eq!(got.is_some(), max > 0);
+                if let Some(i) = plain.iter().position(|x| *x == a) {
+                    plain.remove(i);
+                } else if plain.len() == max && max > 0 {
+                    plain.remove(0);
+                }
+                if max > 0 {
+                    plain.push(a);
+                }
+                let mut walk = Vec::new();
+                let mut i = table.oldest;
+                while i != NIL {
+                    walk.push(table.places[i as usize].addr);
+                    i = table.places[i as usize].newer;
+                }
+                assert_eq!(walk, plain);
+                assert_eq!(table.len(), plain.len());
+            }
+        }
+    }
+
+    #[test]
+    fn baseline_counters_saturate_instead_of_wrapping() {
+        let mut b = ServerBaseline::default();
+        let rst = LessonReply {
+            kind: ReplyKind::Rst,
+            exact: true,
+            from_server: true,
+            ttl: 57,
+            tos: 0x10,
+            flow_label: Some(0),
+            rtt: None,
+            route_error_from: None,
+            linux_layout: false,
+        };
+        b.learn_rst(81, 0x10, &rst);
+        let c = &mut b.rsts[0];
+        (c.count, c.tos_echoed, c.flow_zero) = (u32::MAX - 1, u32::MAX - 1, u32::MAX - 1);
+        b.port_tos[0].echoed = u32::MAX - 1;
+        b.synack.add(TtlReading::of(57), Some(0), None);
+        (b.synack.count, b.synack.flow_zero) = (u32::MAX - 1, u32::MAX - 1);
+        for _ in 0..3 {
+            b.learn_rst(81, 0x10, &rst);
+            b.synack.add(TtlReading::of(57), Some(0), None);
+        }
+        let c = b.rsts[0];
+        assert_eq!(
+            (c.count, c.tos_echoed, c.flow_zero, b.port_tos[0].echoed),
+            (u32::MAX, u32::MAX, u32::MAX, u32::MAX)
+        );
+        assert_eq!((b.synack.count, b.synack.flow_zero), (u32::MAX, u32::MAX));
+        // Two clusters at the top: the count of the server's other RSTs stays at the top too, not wrapped.
+        let mut t = Timeline::starting_at(0);
+        exchange(&mut t, 0.0, 81, 0, |s| {
+            Some(TcpSpec::rst_to(s).emit(&back(C4, S4, 57)).expect("rst"))
+        });
+        let report = run(&t).remove(0);
+        let mut b = ServerBaseline::default();
+        for hops in [8, 7] {
+            b.rsts.push(RstCluster {
+                initial: 64,
+                hops,
+                count: u32::MAX,
+                ..RstCluster::default()
+            });
+        }
+        let j = judge(&report.attempt, &b, false);
+        assert!(
+            j.findings.contains(&Finding::RstConsistent {
+                others: u32::MAX - 1
+            }),
+            "{:?}",
+            j.findings
         );
     }
 }

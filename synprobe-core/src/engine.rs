@@ -306,7 +306,7 @@ impl Engine {
         self.front.matcher.stats()
     }
 
-    /// Attempts in flight plus attempts held back for a baseline (none once [`Engine::finish`] is called).
+    /// Attempts in flight plus attempts held back for an RST's lookahead (none once [`Engine::finish`] is called).
     pub fn open_attempts(&self) -> usize {
         if self.finishing.is_some() {
             return 0;

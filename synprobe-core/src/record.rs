@@ -435,7 +435,7 @@ pub struct SummaryRecord {
     pub evicted: u64,
     /// Totals by verdict over reported attempts.
     pub totals: SummaryRow,
-    /// One row per server:port.
+    /// The busiest server:ports, one row each, then the rest row if it has attempts ([`crate::Summary::rows`]).
     pub servers: Vec<SummaryRow>,
     /// Where the file was damaged, if it was (the analysis covers what came before).
     pub error: Option<FileErrorRecord>,

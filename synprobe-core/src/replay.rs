@@ -563,4 +563,35 @@ mod tests {
         assert_eq!(rst_verdict(2_000.0), Verdict::FirewallRst);
         assert_eq!(rst_verdict(25_000.0), Verdict::Closed);
     }
+
+    /// An RST from a server with no SYN-ACK baseline is held for the lookahead only, not until one comes: past
+    /// it, capture time alone releases it, and the attempts after it; both threads alike.
+    #[test]
+    fn an_rst_without_a_baseline_is_released_by_time_on_both_threads_alike() {
+        let mut t = Timeline::starting_at(0);
+        exchange(&mut t, 0.0, 8080, 0, Some(0));
+        let other = IpSpec::new(addr(CLIENT), addr("198.18.3.3"));
+        for i in 0..40u16 {
+            let syn = TcpSpec::syn(41000 + i, 22, 5 + u32::from(i));
+            let ms = 400.0 + f64::from(i) * 500.0;
+            t.at(ms, syn.emit(&other).expect("syn"));
+            t.at(
+                ms + 3.0,
+                TcpSpec::syn_ack_to(&syn, 9)
+                    .emit(&other.reversed().ttl(60))
+                    .expect("syn-ack"),
+            );
+        }
+        // The server's first SYN-ACK, 25 s after its RST: too late to be its baseline.
+        exchange(&mut t, 25_000.0, 443, 0, None);
+        let (one, two) = both(&t);
+        assert_eq!(one, two);
+        assert_eq!(one.len(), 42);
+        assert_eq!(one[0].attempt.probe.key.server_port.0, 8080);
+        assert_eq!(one[0].judgement.verdict, Verdict::Closed);
+        assert!(one[0]
+            .judgement
+            .findings
+            .contains(&crate::findings::Finding::NoBaseline));
+    }
 }

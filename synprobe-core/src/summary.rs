@@ -1,13 +1,22 @@
 //! Per server:port summaries of judged attempts: attempts by verdict, hop distances seen, median RTT.
-//! Bounded: at most [`Summary::MAX_ROWS`] rows (the rest is folded into one overflow row) and a fixed
-//! reservoir of RTT samples per row: 32 for a server:port, 512 for the total and overflow rows. Past that many
-//! replies the median is that of a uniform random sample (reservoir sampling, with a fixed seed: the same
-//! input gives the same summary). A server:port's replies mostly come from one host at one distance, so 32
-//! samples place its median well; keeping them all made memory grow with the length of the capture (10 MB of
-//! samples for 16,500 server:ports over 20 M frames with 512 a row).
+//!
+//! Bounded by design, whatever the length of the capture and the number of distinct server:ports:
+//! - The rows are the heaviest K server:ports by attempts ([`Summary::with_rows`], default
+//!   [`Summary::DEFAULT_ROWS`]), kept with the Space-Saving heavy-hitter sketch: while there is room every new
+//!   server:port gets a row; once there is none, a new one takes the place of the row with the smallest count
+//!   (of those, the one that reached it first) and inherits that count as its error bound. A row's own
+//!   statistics count exactly what came since it was admitted; those of the row it replaced fold into the rest
+//!   row, so the rows and the rest add up to the totals exactly. A server:port with more than 1/K of the
+//!   attempts always has a row. Each attempt costs a hash look-up and O(1) in the sketch's list of buckets of
+//!   equal counts.
+//! - A fixed reservoir of RTT samples per row: 32 for a server:port, 512 for the total and rest rows. Past that
+//!   many replies the median is that of a uniform random sample (reservoir sampling, with a fixed seed: the same
+//!   input gives the same summary). A server:port's replies mostly come from one host at one distance, so 32
+//!   samples place its median well. The samples of a row that gives way join the rest row's reservoir as
+//!   replies of their own.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
@@ -18,19 +27,24 @@ type Hasher = foldhash::fast::RandomState;
 
 /// RTT samples kept for a server:port row.
 const ROW_RTT_SAMPLES: usize = 32;
-/// RTT samples kept for the total and the overflow rows (one of each).
+/// RTT samples kept for the total and the rest rows (one of each).
 const TOTAL_RTT_SAMPLES: usize = 512;
 const MAX_HOPS_LISTED: usize = 8;
 
 /// One server:port row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SummaryRow {
-    /// The server address (None for the overflow row).
+    /// The server address (None for the totals and the rest row).
     pub target: Option<IpAddr>,
-    /// The server port (None for the overflow row).
+    /// The server port (None for the totals and the rest row).
     pub port: Option<u16>,
-    /// Attempts.
+    /// Attempts (for a server:port: exactly those since its row was admitted).
     pub attempts: u64,
+    /// For a server:port: at most this many of its attempts came before its row was admitted, and are counted in
+    /// the rest row (Space-Saving's error bound: its true count lies between `attempts` and
+    /// `attempts + error_bound`). 0 for a row admitted while there was room, for the totals and the rest row.
+    #[serde(default)]
+    pub error_bound: u64,
     /// Attempts by verdict (kebab-case keys; verdicts with no attempt are left out).
     pub by_verdict: BTreeMap<Verdict, u64>,
     /// Attempts with at least one SYN retransmission.
@@ -38,7 +52,7 @@ pub struct SummaryRow {
     /// Distinct hop distances of the deciding replies (rejecter or target), ascending, at most 8.
     pub hops: Vec<u8>,
     /// Median round-trip time of the deciding replies, in milliseconds (over a uniform sample of up to 32 of
-    /// them; up to 512 for the total and overflow rows).
+    /// them; up to 512 for the total and rest rows).
     pub median_rtt_ms: Option<f64>,
 }
 
@@ -142,23 +156,25 @@ struct Counts {
 impl Counts {
     /// Add one to count `i` and give its new value.
     fn bump(&mut self, i: usize) -> u64 {
+        self.add(i, 1)
+    }
+
+    /// Add `n` to count `i` and give its new value.
+    fn add(&mut self, i: usize, n: u64) -> u64 {
         if let Some(wide) = &mut self.wide {
-            wide[i] += 1;
+            wide[i] = wide[i].saturating_add(n);
             return wide[i];
         }
-        match self.narrow[i].checked_add(1) {
-            Some(n) => {
-                self.narrow[i] = n;
-                u64::from(n)
-            }
-            None => {
+        let sum = u64::from(self.narrow[i]).saturating_add(n);
+        match u32::try_from(sum) {
+            Ok(v) => self.narrow[i] = v,
+            Err(_) => {
                 let mut wide = Box::new(self.narrow.map(u64::from));
-                wide[i] += 1;
-                let n = wide[i];
+                wide[i] = sum;
                 self.wide = Some(wide);
-                n
             }
         }
+        sum
     }
 
     fn get(&self, i: usize) -> u64 {
@@ -195,28 +211,61 @@ impl Acc {
         }
         let hop = j.rejecter.and_then(|x| x.hops).or(j.target_hops);
         if let Some(h) = hop {
-            let n = usize::from(self.hops_len);
-            if !self.hops[..n].contains(&h.0) && n < MAX_HOPS_LISTED {
-                self.hops[n] = h.0;
-                self.hops_len += 1;
-                self.hops[..=n].sort_unstable();
-            }
+            self.note_hop(h.0);
         }
         if let Some(rtt) = j.rtt_ms() {
-            let seen = self.counts.bump(SEEN_RTTS);
-            let len = self.rtts.len();
-            if len < cap {
-                self.rtts.put(len, rtt, cap);
-            } else {
-                // Reservoir sampling with a small deterministic generator: the same input, the same summary.
-                *rng ^= *rng << 13;
-                *rng ^= *rng >> 7;
-                *rng ^= *rng << 17;
-                let slot = (*rng % seen) as usize;
-                if slot < cap {
-                    self.rtts.put(slot, rtt, cap);
-                }
+            self.sample(rtt, rng, cap);
+        }
+    }
+
+    fn note_hop(&mut self, h: u8) {
+        let n = usize::from(self.hops_len);
+        if !self.hops[..n].contains(&h) && n < MAX_HOPS_LISTED {
+            self.hops[n] = h;
+            self.hops_len += 1;
+            self.hops[..=n].sort_unstable();
+        }
+    }
+
+    /// One more RTT, into a reservoir of up to `cap`.
+    fn sample(&mut self, rtt: f64, rng: &mut u64, cap: usize) {
+        let seen = self.counts.bump(SEEN_RTTS);
+        let len = self.rtts.len();
+        if len < cap {
+            self.rtts.put(len, rtt, cap);
+        } else {
+            // Reservoir sampling with a small deterministic generator: the same input, the same summary.
+            *rng ^= *rng << 13;
+            *rng ^= *rng >> 7;
+            *rng ^= *rng << 17;
+            let slot = (*rng % seen) as usize;
+            if slot < cap {
+                self.rtts.put(slot, rtt, cap);
             }
+        }
+    }
+
+    /// Fold `other` in: its counts and hop distances, and its RTT samples as replies of their own.
+    fn absorb(&mut self, other: &Acc, rng: &mut u64, cap: usize) {
+        for i in ATTEMPTS..SEEN_RTTS {
+            self.counts.add(i, other.counts.get(i));
+        }
+        for &h in &other.hops[..usize::from(other.hops_len)] {
+            self.note_hop(h);
+        }
+        match &other.rtts {
+            Rtts::Nanos(v) => v.iter().for_each(|&n| self.sample(millis(n), rng, cap)),
+            Rtts::Millis(v) => v.iter().for_each(|&ms| self.sample(ms, rng, cap)),
+        }
+    }
+
+    /// Empty again, keeping the memory of its samples.
+    fn clear(&mut self) {
+        self.counts = Counts::default();
+        self.hops_len = 0;
+        match &mut self.rtts {
+            Rtts::Nanos(v) => v.clear(),
+            Rtts::Millis(_) => self.rtts = Rtts::default(),
         }
     }
 
@@ -241,93 +290,231 @@ impl Acc {
             retransmitted: self.counts.get(RETRANSMITTED),
             hops: self.hops[..usize::from(self.hops_len)].to_vec(),
             median_rtt_ms: median,
+            error_bound: 0,
         }
     }
 }
 
-/// An IPv4 server:port as one number.
-fn v4_key(addr: Ipv4Addr, port: u16) -> u64 {
-    u64::from(u32::from(addr)) << 16 | u64::from(port)
+/// No row or bucket.
+const NIL: u32 = u32::MAX;
+
+/// A kept server:port row, in the bucket of its count.
+#[derive(Debug, Clone)]
+struct Row {
+    key: (IpAddr, u16),
+    acc: Acc,
+    error_bound: u64,
+    /// Space-Saving's count: `error_bound` plus the attempts since admission.
+    count: u64,
+    bucket: u32,
+    /// The rows of its bucket that reached its count just before and just after it.
+    before: u32,
+    after: u32,
 }
 
-/// Accumulates judged attempts into per server:port rows and totals.
+/// The rows with one count, in the order they reached it (Space-Saving's "Stream-Summary": buckets in a list by
+/// count, so that finding the lightest row and moving a row up by one are O(1)).
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    count: u64,
+    first: u32,
+    last: u32,
+    /// The buckets with the next lower and the next higher count.
+    lower: u32,
+    higher: u32,
+}
+
+/// Accumulates judged attempts into the heaviest K server:port rows, a rest row and totals (see the module).
 #[derive(Debug, Clone)]
 pub struct Summary {
-    /// Where each IPv4 server:port's row is in `accs`, by address << 16 | port (12 bytes an entry instead of 24).
-    v4_rows: HashMap<u64, u32, Hasher>,
-    /// Where each other server:port's row is in `accs`.
-    other_rows: HashMap<(IpAddr, u16), u32, Hasher>,
-    accs: Vec<Acc>,
-    overflow: Acc,
+    max_rows: usize,
+    /// Where each kept server:port's row is in `rows`.
+    index: HashMap<(IpAddr, u16), u32, Hasher>,
+    rows: Vec<Row>,
+    buckets: Vec<Bucket>,
+    /// Buckets emptied, to be used again.
+    free_buckets: Vec<u32>,
+    /// The bucket with the lowest count.
+    lightest: u32,
+    rest: Acc,
     total: Acc,
     rng: u64,
 }
 
 impl Default for Summary {
     fn default() -> Self {
-        Summary {
-            v4_rows: HashMap::with_hasher(Hasher::default()),
-            other_rows: HashMap::with_hasher(Hasher::default()),
-            accs: Vec::new(),
-            overflow: Acc::default(),
-            total: Acc::default(),
-            rng: 0x9e37_79b9_7f4a_7c15,
-        }
+        Summary::with_rows(Summary::DEFAULT_ROWS)
     }
 }
 
 impl Summary {
-    /// The most server:port rows kept; attempts beyond go to the overflow row.
-    pub const MAX_ROWS: usize = 100_000;
+    /// The server:port rows kept by [`Summary::default`].
+    pub const DEFAULT_ROWS: usize = 1024;
+
+    /// A summary that keeps the heaviest `rows` server:ports (0: every attempt goes to the rest row).
+    pub fn with_rows(rows: usize) -> Self {
+        Summary {
+            max_rows: rows.min(NIL as usize - 1),
+            index: HashMap::with_hasher(Hasher::default()),
+            rows: Vec::new(),
+            buckets: Vec::new(),
+            free_buckets: Vec::new(),
+            lightest: NIL,
+            rest: Acc::default(),
+            total: Acc::default(),
+            rng: 0x9e37_79b9_7f4a_7c15,
+        }
+    }
+
+    /// The most server:port rows kept.
+    pub fn max_rows(&self) -> usize {
+        self.max_rows
+    }
 
     /// Add one judged attempt.
     pub fn add(&mut self, r: &Report) {
-        let (server, port) = (
+        let key = (
             r.attempt.probe.key.server,
             r.attempt.probe.key.server_port.0,
         );
         self.total.add(r, &mut self.rng, TOTAL_RTT_SAMPLES);
-        let row = match server {
-            IpAddr::V4(a) => self.v4_rows.get(&v4_key(a, port)),
-            IpAddr::V6(_) => self.other_rows.get(&(server, port)),
-        };
-        if let Some(acc) = row.and_then(|&i| self.accs.get_mut(i as usize)) {
-            acc.add(r, &mut self.rng, ROW_RTT_SAMPLES);
-        } else if self.accs.len() < Self::MAX_ROWS {
+        if let Some(&i) = self.index.get(&key) {
+            self.rows[i as usize]
+                .acc
+                .add(r, &mut self.rng, ROW_RTT_SAMPLES);
+            self.count_up(i);
+        } else if self.rows.len() < self.max_rows {
+            let i = self.rows.len() as u32;
             let mut acc = Acc::default();
             acc.add(r, &mut self.rng, ROW_RTT_SAMPLES);
-            let i = self.accs.len() as u32;
-            match server {
-                IpAddr::V4(a) => self.v4_rows.insert(v4_key(a, port), i),
-                IpAddr::V6(_) => self.other_rows.insert((server, port), i),
+            self.rows.push(Row {
+                key,
+                acc,
+                error_bound: 0,
+                count: 1,
+                bucket: NIL,
+                before: NIL,
+                after: NIL,
+            });
+            self.index.insert(key, i);
+            let b = match self.lightest {
+                l if l != NIL && self.buckets[l as usize].count == 1 => l,
+                l => {
+                    let b = self.new_bucket(1, NIL, l);
+                    self.lightest = b;
+                    b
+                }
             };
-            self.accs.push(acc);
+            self.append(b, i);
+        } else if self.lightest != NIL {
+            // Space-Saving: the new server:port takes the place of the row with the smallest count (of those, the
+            // first to reach it), and that count plus one.
+            let i = self.buckets[self.lightest as usize].first;
+            let row = &mut self.rows[i as usize];
+            self.rest.absorb(&row.acc, &mut self.rng, TOTAL_RTT_SAMPLES);
+            self.index.remove(&row.key);
+            row.key = key;
+            row.acc.clear();
+            row.acc.add(r, &mut self.rng, ROW_RTT_SAMPLES);
+            row.error_bound = row.count;
+            self.index.insert(key, i);
+            self.count_up(i);
         } else {
-            self.overflow.add(r, &mut self.rng, TOTAL_RTT_SAMPLES);
+            self.rest.add(r, &mut self.rng, TOTAL_RTT_SAMPLES);
         }
     }
 
-    /// The rows, sorted by server then port; the overflow row last if it has attempts.
+    /// A bucket for `count`, linked between `lower` and `higher`.
+    fn new_bucket(&mut self, count: u64, lower: u32, higher: u32) -> u32 {
+        let bucket = Bucket {
+            count,
+            first: NIL,
+            last: NIL,
+            lower,
+            higher,
+        };
+        let b = match self.free_buckets.pop() {
+            Some(b) => {
+                self.buckets[b as usize] = bucket;
+                b
+            }
+            None => {
+                self.buckets.push(bucket);
+                self.buckets.len() as u32 - 1
+            }
+        };
+        if lower != NIL {
+            self.buckets[lower as usize].higher = b;
+        }
+        if higher != NIL {
+            self.buckets[higher as usize].lower = b;
+        }
+        b
+    }
+
+    /// Put row `i` last in bucket `b`.
+    fn append(&mut self, b: u32, i: u32) {
+        let last = self.buckets[b as usize].last;
+        let row = &mut self.rows[i as usize];
+        row.bucket = b;
+        row.before = last;
+        row.after = NIL;
+        match last {
+            NIL => self.buckets[b as usize].first = i,
+            l => self.rows[l as usize].after = i,
+        }
+        self.buckets[b as usize].last = i;
+    }
+
+    /// Row `i`'s count goes up by one: it moves to the end of the next bucket up, and its bucket goes if empty.
+    fn count_up(&mut self, i: u32) {
+        let (b, before, after, count) = {
+            let row = &self.rows[i as usize];
+            (row.bucket, row.before, row.after, row.count + 1)
+        };
+        match before {
+            NIL => self.buckets[b as usize].first = after,
+            x => self.rows[x as usize].after = after,
+        }
+        match after {
+            NIL => self.buckets[b as usize].last = before,
+            x => self.rows[x as usize].before = before,
+        }
+        let higher = self.buckets[b as usize].higher;
+        let up = if higher != NIL && self.buckets[higher as usize].count == count {
+            higher
+        } else {
+            self.new_bucket(count, b, higher)
+        };
+        self.rows[i as usize].count = count;
+        self.append(up, i);
+        if self.buckets[b as usize].first == NIL {
+            let Bucket { lower, higher, .. } = self.buckets[b as usize];
+            match lower {
+                NIL => self.lightest = higher,
+                l => self.buckets[l as usize].higher = higher,
+            }
+            if higher != NIL {
+                self.buckets[higher as usize].lower = lower;
+            }
+            self.free_buckets.push(b);
+        }
+    }
+
+    /// The kept server:port rows, sorted by server then port; then the rest row (no target, no port) if it has
+    /// attempts. The rows and the rest add up to [`Summary::totals`] in attempts, by verdict and retransmitted.
     pub fn rows(&self) -> Vec<SummaryRow> {
-        let mut keys: Vec<((IpAddr, u16), u32)> = self
-            .v4_rows
-            .iter()
-            .map(|(&k, &i)| {
-                let addr = Ipv4Addr::from((k >> 16) as u32);
-                ((IpAddr::V4(addr), k as u16), i)
-            })
-            .chain(self.other_rows.iter().map(|(&k, &i)| (k, i)))
-            .collect();
-        keys.sort_unstable();
-        let mut out: Vec<SummaryRow> = keys
+        let mut kept: Vec<&Row> = self.rows.iter().collect();
+        kept.sort_unstable_by_key(|r| r.key);
+        let mut out: Vec<SummaryRow> = kept
             .into_iter()
-            .filter_map(|((server, port), i)| {
-                let acc = self.accs.get(i as usize)?;
-                Some(acc.row(Some(server), Some(port)))
+            .map(|r| SummaryRow {
+                error_bound: r.error_bound,
+                ..r.acc.row(Some(r.key.0), Some(r.key.1))
             })
             .collect();
-        if self.overflow.attempts() > 0 {
-            out.push(self.overflow.row(None, None));
+        if self.rest.attempts() > 0 {
+            out.push(self.rest.row(None, None));
         }
         out
     }
@@ -345,13 +532,24 @@ mod tests {
     use crate::model::HopCount;
     use crate::verdict::Rejecter;
 
-    /// The summary as first written (rows in a map of plain vectors): the compact one must agree with it.
+    /// The summary written plainly (rows in a map of plain vectors, the row to replace found by a scan): the
+    /// compact one must agree with it.
     #[derive(Default)]
     struct Plain {
-        rows: std::collections::BTreeMap<(IpAddr, u16), PlainAcc>,
-        overflow: PlainAcc,
+        rows: std::collections::BTreeMap<(IpAddr, u16), PlainRow>,
+        rest: PlainAcc,
         total: PlainAcc,
         rng: u64,
+        changes: u64,
+    }
+
+    #[derive(Default)]
+    struct PlainRow {
+        acc: PlainAcc,
+        count: u64,
+        error_bound: u64,
+        /// When its count last changed (a number from a counter of such changes).
+        reached: u64,
     }
 
     #[derive(Default)]
@@ -375,24 +573,46 @@ mod tests {
                 self.retransmitted += 1;
             }
             if let Some(h) = j.rejecter.and_then(|x| x.hops).or(j.target_hops) {
-                if !self.hops.contains(&h.0) && self.hops.len() < MAX_HOPS_LISTED {
-                    self.hops.push(h.0);
-                    self.hops.sort_unstable();
-                }
+                self.hop(h.0);
             }
             if let Some(rtt) = j.rtt_ms() {
-                self.seen_rtts += 1;
-                if self.rtts.len() < cap {
-                    self.rtts.push(rtt);
-                } else {
-                    *rng ^= *rng << 13;
-                    *rng ^= *rng >> 7;
-                    *rng ^= *rng << 17;
-                    let slot = (*rng % self.seen_rtts) as usize;
-                    if slot < cap {
-                        self.rtts[slot] = rtt;
-                    }
+                self.rtt(rtt, rng, cap);
+            }
+        }
+
+        fn hop(&mut self, h: u8) {
+            if !self.hops.contains(&h) && self.hops.len() < MAX_HOPS_LISTED {
+                self.hops.push(h);
+                self.hops.sort_unstable();
+            }
+        }
+
+        fn rtt(&mut self, rtt: f64, rng: &mut u64, cap: usize) {
+            self.seen_rtts += 1;
+            if self.rtts.len() < cap {
+                self.rtts.push(rtt);
+            } else {
+                *rng ^= *rng << 13;
+                *rng ^= *rng >> 7;
+                *rng ^= *rng << 17;
+                let slot = (*rng % self.seen_rtts) as usize;
+                if slot < cap {
+                    self.rtts[slot] = rtt;
                 }
+            }
+        }
+
+        fn absorb(&mut self, other: &PlainAcc, rng: &mut u64, cap: usize) {
+            self.attempts += other.attempts;
+            for (n, m) in self.by_verdict.iter_mut().zip(other.by_verdict) {
+                *n += m;
+            }
+            self.retransmitted += other.retransmitted;
+            for &h in &other.hops {
+                self.hop(h);
+            }
+            for &ms in &other.rtts {
+                self.rtt(ms, rng, cap);
             }
         }
 
@@ -417,36 +637,75 @@ mod tests {
                 retransmitted: self.retransmitted,
                 hops: self.hops.clone(),
                 median_rtt_ms: median,
+                error_bound: 0,
             }
         }
     }
 
     impl Plain {
+        fn new() -> Self {
+            Plain {
+                rng: 0x9e37_79b9_7f4a_7c15,
+                ..Plain::default()
+            }
+        }
+
+        /// Space-Saving as its paper states it: a new key when the table is full replaces the key with the
+        /// smallest count (here the first of those to reach it), taking that count plus one.
         fn add(&mut self, r: &Report, max_rows: usize) {
             let key = (
                 r.attempt.probe.key.server,
                 r.attempt.probe.key.server_port.0,
             );
             self.total.add(r, &mut self.rng, TOTAL_RTT_SAMPLES);
-            if let Some(acc) = self.rows.get_mut(&key) {
-                acc.add(r, &mut self.rng, ROW_RTT_SAMPLES);
-            } else if self.rows.len() < max_rows {
-                let mut acc = PlainAcc::default();
-                acc.add(r, &mut self.rng, ROW_RTT_SAMPLES);
-                self.rows.insert(key, acc);
-            } else {
-                self.overflow.add(r, &mut self.rng, TOTAL_RTT_SAMPLES);
+            self.changes += 1;
+            if let Some(row) = self.rows.get_mut(&key) {
+                row.acc.add(r, &mut self.rng, ROW_RTT_SAMPLES);
+                row.count += 1;
+                row.reached = self.changes;
+                return;
             }
+            if max_rows == 0 {
+                self.rest.add(r, &mut self.rng, TOTAL_RTT_SAMPLES);
+                return;
+            }
+            let mut error_bound = 0;
+            if self.rows.len() == max_rows {
+                let victim = *self
+                    .rows
+                    .iter()
+                    .min_by_key(|(_, row)| (row.count, row.reached))
+                    .map(|(k, _)| k)
+                    .expect("a full table has rows");
+                let gone = self.rows.remove(&victim).expect("the victim");
+                self.rest
+                    .absorb(&gone.acc, &mut self.rng, TOTAL_RTT_SAMPLES);
+                error_bound = gone.count;
+            }
+            let mut acc = PlainAcc::default();
+            acc.add(r, &mut self.rng, ROW_RTT_SAMPLES);
+            self.rows.insert(
+                key,
+                PlainRow {
+                    acc,
+                    count: error_bound + 1,
+                    error_bound,
+                    reached: self.changes,
+                },
+            );
         }
 
         fn rows(&self) -> Vec<SummaryRow> {
             let mut out: Vec<SummaryRow> = self
                 .rows
                 .iter()
-                .map(|(k, a)| a.row(Some(k.0), Some(k.1)))
+                .map(|(k, row)| SummaryRow {
+                    error_bound: row.error_bound,
+                    ..row.acc.row(Some(k.0), Some(k.1))
+                })
                 .collect();
-            if self.overflow.attempts > 0 {
-                out.push(self.overflow.row(None, None));
+            if self.rest.attempts > 0 {
+                out.push(self.rest.row(None, None));
             }
             out
         }
@@ -476,8 +735,8 @@ mod tests {
         for (x, y) in a.iter().zip(b) {
             let bits = |r: &SummaryRow| r.median_rtt_ms.map(f64::to_bits);
             assert_eq!(
-                (x.target, x.port, x.attempts),
-                (y.target, y.port, y.attempts)
+                (x.target, x.port, x.attempts, x.error_bound),
+                (y.target, y.port, y.attempts, y.error_bound)
             );
             assert_eq!(
                 (&x.by_verdict, x.retransmitted, &x.hops),
@@ -497,7 +756,7 @@ mod tests {
             r.judgement.rtt = Some(crate::time::Duration(ms as i64 * 1_000_000));
             summary.add(&r);
         }
-        let acc = summary.accs.first().expect("one row");
+        let acc = &summary.rows.first().expect("one row").acc;
         assert_eq!(acc.rtts.len(), ROW_RTT_SAMPLES);
         assert_eq!(summary.total.rtts.len(), TOTAL_RTT_SAMPLES);
         assert_eq!(acc.counts.get(SEEN_RTTS), 20_000);
@@ -509,26 +768,19 @@ mod tests {
         assert!((8_000.0..12_000.0).contains(&total), "total median {total}");
     }
 
-    #[test]
-    fn the_compact_summary_agrees_with_the_plain_one() {
+    /// A stream of reports: a few very busy server:ports (past their 32 samples, and the total past its 512)
+    /// and many quiet ones, a tenth of them IPv6, with every kind of RTT.
+    fn stream(n: u64, seed: u64) -> impl Iterator<Item = Report> {
         let base = base_report();
-        let mut rng = 0x1234_5678_9abc_def1u64;
+        let mut rng = seed;
         let mut next = move |n: u64| {
             rng ^= rng << 13;
             rng ^= rng >> 7;
             rng ^= rng << 17;
             rng % n
         };
-        let (mut compact, mut plain) = (
-            Summary::default(),
-            Plain {
-                rng: 0x9e37_79b9_7f4a_7c15,
-                ..Plain::default()
-            },
-        );
-        for i in 0..40_000u64 {
+        (0..n).map(move |i| {
             let mut r = base.clone();
-            // A few very busy server:ports (past their 32 samples, and the total past its 512) and many quiet ones.
             let server = if next(3) == 0 { next(4) } else { next(3_000) } as u32;
             // A tenth of the servers IPv6, so that rows of both kinds are kept and sorted together.
             r.attempt.probe.key.server = if server % 10 == 3 {
@@ -561,20 +813,131 @@ mod tests {
                 // A row that never sees an odd value stays in nanoseconds; most rows do see one.
                 r.judgement.rtt = Some(crate::time::Duration(i as i64 * 1000));
             }
-            compact.add(&r);
-            plain.add(&r, Summary::MAX_ROWS);
+            r
+        })
+    }
+
+    /// The rows and the rest add up to the totals.
+    fn adds_up(rows: &[SummaryRow], totals: &SummaryRow) {
+        let sum = |f: &dyn Fn(&SummaryRow) -> u64| rows.iter().map(f).sum::<u64>();
+        assert_eq!(sum(&|r| r.attempts), totals.attempts);
+        assert_eq!(sum(&|r| r.retransmitted), totals.retransmitted);
+        for v in Verdict::ALL {
+            let of = |r: &SummaryRow| r.by_verdict.get(&v).copied().unwrap_or(0);
+            assert_eq!(sum(&of), of(totals), "{v}");
         }
-        // Past the row limit: the rest goes to the overflow row.
-        let mut r = base;
-        for i in 0..(Summary::MAX_ROWS as u32 + 500) {
+    }
+
+    #[test]
+    fn the_compact_summary_agrees_with_the_plain_one() {
+        // No room at all, a little, a tenth of the server:ports, the default, and room for all of them.
+        for (k, seed) in [
+            (0, 1u64),
+            (1, 2),
+            (5, 3),
+            (64, 4),
+            (900, 5),
+            (Summary::DEFAULT_ROWS, 6),
+            (20_000, 7),
+        ] {
+            let (mut compact, mut plain) = (Summary::with_rows(k), Plain::new());
+            for r in stream(40_000, 0x1234_5678_9abc_def1 ^ seed) {
+                compact.add(&r);
+                plain.add(&r, k);
+            }
+            assert_eq!(plain.rest.attempts > 0, k < 9_000, "k = {k}");
+            let rows = compact.rows();
+            same(&rows, &plain.rows());
+            same(&[compact.totals()], &[plain.total.row(None, None)]);
+            adds_up(&rows, &compact.totals());
+            assert!(rows.len() <= k + 1);
+        }
+    }
+
+    /// The heaviest server:ports keep their rows, with exact counts when they were admitted while there was room,
+    /// and a server:port with more than 1/K of the attempts always has a row, its count within its error bound.
+    #[test]
+    fn the_heaviest_server_ports_keep_their_rows() {
+        let mut summary = Summary::with_rows(16);
+        let mut r = base_report();
+        let heavy = |i: u32| IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+        let mut truth = std::collections::HashMap::new();
+        for i in 0..50_000u32 {
+            // Four heavy servers (a fifth of the attempts each, from the start), and a scan of distinct ones.
+            let server = if i % 5 < 4 {
+                heavy(i % 5)
+            } else {
+                IpAddr::V4(std::net::Ipv4Addr::from(0xc000_0000 + i))
+            };
+            r.attempt.probe.key.server = server;
+            *truth.entry(server).or_insert(0u64) += 1;
+            summary.add(&r);
+        }
+        let rows = summary.rows();
+        assert_eq!(rows.len(), 17);
+        for i in 0..4 {
+            let row = rows
+                .iter()
+                .find(|x| x.target == Some(heavy(i)))
+                .expect("a heavy row");
+            assert_eq!((row.attempts, row.error_bound), (truth[&heavy(i)], 0));
+        }
+        for row in rows.iter().filter(|x| x.target.is_some()) {
+            let t = truth[&row.target.expect("target")];
+            assert!(row.attempts <= t && t <= row.attempts + row.error_bound);
+        }
+        let rest = rows.last().expect("the rest row");
+        assert_eq!((rest.target, rest.port, rest.error_bound), (None, None, 0));
+        adds_up(&rows, &summary.totals());
+    }
+
+    /// A million distinct server:ports (a scan) leave K rows: nothing grows with them.
+    #[test]
+    fn a_million_distinct_server_ports_keep_k_rows() {
+        let mut summary = Summary::default();
+        let mut r = base_report();
+        for i in 0..1_000_000u32 {
             r.attempt.probe.key.server = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            r.attempt.probe.key.server_port.0 = (i % 65_536) as u16;
             r.judgement.rtt = Some(crate::time::Duration(i64::from(i % 977) * 1_000_000 / 7));
-            compact.add(&r);
-            plain.add(&r, Summary::MAX_ROWS);
+            summary.add(&r);
+            if i == 2 * Summary::DEFAULT_ROWS as u32 {
+                // Full: from here on, nothing more is allocated for rows.
+                assert_eq!(summary.rows.len(), Summary::DEFAULT_ROWS);
+            }
         }
-        assert!(plain.overflow.attempts > 0);
-        same(&compact.rows(), &plain.rows());
-        same(&[compact.totals()], &[plain.total.row(None, None)]);
+        let k = Summary::DEFAULT_ROWS;
+        assert_eq!(summary.rows.len(), k);
+        assert!(summary.rows.capacity() <= 2 * k);
+        assert_eq!(summary.index.len(), k);
+        // The buckets: no more than rows, ascending counts from the lightest, each row in its count's.
+        assert!(summary.buckets.len() <= k);
+        let (mut b, mut seen, mut last) = (summary.lightest, 0, 0);
+        while b != NIL {
+            let bucket = summary.buckets[b as usize];
+            assert!(bucket.count > last);
+            last = bucket.count;
+            let mut i = bucket.first;
+            while i != NIL {
+                let row = &summary.rows[i as usize];
+                assert_eq!((row.count, row.bucket), (bucket.count, b));
+                seen += 1;
+                i = row.after;
+            }
+            b = bucket.higher;
+        }
+        assert_eq!(seen, k);
+        assert!(summary.index.capacity() <= 4 * k);
+        assert!(summary
+            .rows
+            .iter()
+            .all(|r| r.acc.rtts.len() <= ROW_RTT_SAMPLES));
+        assert!(summary.rest.rtts.len() <= TOTAL_RTT_SAMPLES);
+        let rows = summary.rows();
+        assert_eq!(rows.len(), k + 1);
+        assert_eq!(summary.totals().attempts, 1_000_000);
+        adds_up(&rows, &summary.totals());
+        assert!(rows.last().expect("rest").median_rtt_ms.is_some());
     }
 
     #[test]
