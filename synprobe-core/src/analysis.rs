@@ -1812,7 +1812,7 @@ mod tests {
                     .expect("late sa"),
             )
         });
-        let mut engine = crate::Engine::new(EngineConfig::default());
+        let mut engine = crate::Engine::new(EngineConfig::default()).expect("valid config");
         let mut out: Vec<(crate::Timestamp, Report)> = Vec::new();
         for (ts, f) in t.ethernet_frames() {
             let _ = engine.push_frame(crate::LinkType::ETHERNET, ts, &f, f.len() as u32);
