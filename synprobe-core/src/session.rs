@@ -585,15 +585,12 @@ impl Session {
                     self.ports[i].phase = Phase::Discriminating;
                 }
                 Phase::Discriminating => {
-                    if !self.port_settled(i, now) || !self.neighbour_wait_over(i, now) {
+                    if !self.port_settled(i, now) {
                         return;
                     }
-                    if self.plan_confirmations(i, now) {
-                        self.ports[i].phase = Phase::Confirming;
-                    } else {
-                        self.finish_port(i, now);
-                        return;
-                    }
+                    // Silent hops asked again, where there are any; then the port waits for them.
+                    self.plan_confirmations(i, now);
+                    self.ports[i].phase = Phase::Confirming;
                 }
                 Phase::Confirming => {
                     if self.port_settled(i, now) && self.neighbour_wait_over(i, now) {
@@ -638,8 +635,10 @@ impl Session {
             .filter(|(_, a)| matches!(a, Some(Answer::TimeExceeded { .. })))
             .map(|(t, _)| *t)
             .max();
+        // The SYNs reached router r but not router r + 1, which does answer other TTL-limited SYNs: they never
+        // got as far as the last router (hop h - 1), the one that could still be resolving a neighbour.
         let vanish_early = match (last_router, self.target_hops()) {
-            (Some(r), Some(h)) => r + 2 < h,
+            (Some(r), Some(h)) => r + 1 < h && self.hop_ever_answered(r + 1),
             _ => false,
         };
         vanish_early
@@ -957,14 +956,13 @@ impl Session {
     }
 
     /// After the first discriminators: ask silent hops again (a second later: the router's bucket may have been
-    /// empty), with a control SYN to the baseline port where a hop has never answered. Returns whether anything
-    /// was planned.
-    fn plan_confirmations(&mut self, i: usize, now: Timestamp) -> bool {
+    /// empty), with a control SYN to the baseline port where a hop has never answered.
+    fn plan_confirmations(&mut self, i: usize, now: Timestamp) {
         let port = self.ports[i].port;
         let owner = Owner::Port(i);
         let walk = self.walk_answers(i);
         if walk.is_empty() {
-            return false;
+            return;
         }
         let not_before = now.max(
             self.probes
@@ -985,7 +983,6 @@ impl Session {
             .map(|(t, _)| *t)
             .max()
             .unwrap_or(0);
-        let mut planned = false;
         for &(t, a) in &walk {
             if a.is_some() {
                 continue;
@@ -1005,7 +1002,6 @@ impl Session {
                 ttl: t,
                 not_before,
             });
-            planned = true;
             if frontier && !self.hop_ever_answered(t) && !self.control_planned(t) {
                 if let Some(&bp) = self.cfg.baseline_ports.first() {
                     self.deferred.push_back(Planned {
@@ -1018,7 +1014,6 @@ impl Session {
                 }
             }
         }
-        planned
     }
 
     fn control_planned(&self, t: u8) -> bool {
@@ -2234,6 +2229,23 @@ mod tests {
             .filter(|p| p.summary.contains("→ 81 [SYN]") && p.ttl == 64)
             .count();
         assert!(mains >= 3, "the main SYN and two retransmissions: {mains}");
+        // The SYNs never reach the last router: no neighbour resolution to wait for.
+        let took = r.time_to_verdict.as_secs_f64();
+        assert!(
+            took < 3.0,
+            "no 3.5 s neighbour wait for an early drop: {took} s"
+        );
+    }
+
+    #[test]
+    fn a_drop_at_the_target_waits_for_a_late_host_unreachable() {
+        let r = run(81, 4, Rule::DropOnHost, SessionConfig::default());
+        assert_eq!(r.judgement.verdict, Verdict::Filtered);
+        let took = r.time_to_verdict.as_secs_f64();
+        assert!(
+            took >= 3.5,
+            "the last router may still be resolving ARP: {took} s"
+        );
     }
 
     #[test]
