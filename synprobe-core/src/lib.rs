@@ -160,6 +160,9 @@ pub mod record;
 mod replay;
 pub mod session;
 mod summary;
+#[cfg(any(test, feature = "testing"))]
+#[doc(hidden)]
+pub mod testing;
 mod time;
 pub mod trace;
 mod verdict;

@@ -16,7 +16,7 @@ const LAYERS: &[&str] = &[
 ];
 
 /// Modules compiled only for tests.
-const TEST_ONLY: &[&str] = &["lab_frames"];
+const TEST_ONLY: &[&str] = &["lab_frames", "testing"];
 
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")

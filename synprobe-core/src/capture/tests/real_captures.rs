@@ -9,41 +9,8 @@ use std::path::{Path, PathBuf};
 
 use super::{read_all, Owned};
 use crate::capture::{CaptureError, CaptureReader, Format, LinkType, Part};
+use crate::testing::pcaps;
 use crate::time::Timestamp;
-
-/// The public captures: the directory in `SYNPROBE_TEST_PCAPS` if set (relative to the repository root), else
-/// `../shared/pcaps` beside the repository. When it is absent, prints `SKIP <test>: …` to stderr and returns
-/// `None`, so the test can return early; with `CI=true` (CI always has them), or with `SYNPROBE_TEST_PCAPS`
-/// naming no directory, it panics instead. Kept identical in shape with `synprobe_tests::pcaps` and `pcaps` in
-/// synprobe-cli's `tests/cli.rs`.
-fn pcaps(test: &str) -> Option<PathBuf> {
-    let set = std::env::var_os("SYNPROBE_TEST_PCAPS").filter(|v| !v.is_empty());
-    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .join(set.as_deref().unwrap_or("../shared/pcaps".as_ref()));
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        set.is_none(),
-        "{test}: SYNPROBE_TEST_PCAPS names {}, which is not a directory",
-        dir.display()
-    );
-    assert!(
-        std::env::var("CI").map_or(true, |v| v != "true"),
-        "{test}: the public captures must be present in CI (CI=true), but {} is not a directory: set \
-         SYNPROBE_TEST_PCAPS or put them in ../shared/pcaps",
-        dir.display()
-    );
-    // Straight to stderr, not through eprintln!, which the test harness captures: the SKIP shows in a plain
-    // `cargo test`.
-    let _ = std::io::Write::write_fmt(
-        &mut std::io::stderr(),
-        format_args!(
-            "SKIP {test}: public captures not found (set SYNPROBE_TEST_PCAPS or put them in ../shared/pcaps)\n"
-        ),
-    );
-    None
-}
 
 fn path(dir: &Path, name: &str) -> PathBuf {
     let path = dir.join(name);
