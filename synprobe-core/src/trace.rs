@@ -277,25 +277,31 @@ pub struct PacketRecord {
     pub summary: String,
 }
 
+impl PacketRecord {
+    /// `seen`, playing `role`, with its trace line (`summary`), timed from `t0`.
+    fn of(seen: &Observed, role: FrameRole, summary: String, t0: Timestamp) -> PacketRecord {
+        let ip = &seen.packet.ip;
+        PacketRecord {
+            frame: seen.frame,
+            time: seen.ts.since(t0).as_secs_f64(),
+            role,
+            src: ip.src,
+            dst: ip.dst,
+            ttl: ip.ttl,
+            tos: ip.tos,
+            ip_id: ip.ident,
+            df: ip.df,
+            flow_label: ip.flow_label,
+            len: seen.len,
+            summary: summary.trim().to_string(),
+        }
+    }
+}
+
 /// A frame that belongs to no attempt (an ICMP echo of a live run) as a record.
 pub fn other_packet_record(seen: &Observed, t0: Timestamp) -> PacketRecord {
-    let ip = &seen.packet.ip;
-    PacketRecord {
-        frame: seen.frame,
-        time: seen.ts.since(t0).as_secs_f64(),
-        role: FrameRole::Other,
-        src: ip.src,
-        dst: ip.dst,
-        ttl: ip.ttl,
-        tos: ip.tos,
-        ip_id: ip.ident,
-        df: ip.df,
-        flow_label: ip.flow_label,
-        len: seen.len,
-        summary: frame_line(seen, FrameRole::Other, &SeqBases::default(), false, t0)
-            .trim()
-            .to_string(),
-    }
+    let line = frame_line(seen, FrameRole::Other, &SeqBases::default(), false, t0);
+    PacketRecord::of(seen, FrameRole::Other, line, t0)
 }
 
 /// The frames of a report as records.
@@ -304,24 +310,8 @@ pub fn packet_records(a: &Attempt, t0: Timestamp) -> Vec<PacketRecord> {
     a.frames()
         .into_iter()
         .map(|(role, seen): (FrameRole, &Observed)| {
-            let ip = &seen.packet.ip;
-            let server_is_src = is_from_server(a, seen);
-            PacketRecord {
-                frame: seen.frame,
-                time: seen.ts.since(t0).as_secs_f64(),
-                role,
-                src: ip.src,
-                dst: ip.dst,
-                ttl: ip.ttl,
-                tos: ip.tos,
-                ip_id: ip.ident,
-                df: ip.df,
-                flow_label: ip.flow_label,
-                len: seen.len,
-                summary: frame_line(seen, role, &bases, server_is_src, t0)
-                    .trim()
-                    .to_string(),
-            }
+            let line = frame_line(seen, role, &bases, is_from_server(a, seen), t0);
+            PacketRecord::of(seen, role, line, t0)
         })
         .collect()
 }
