@@ -1089,39 +1089,7 @@ impl Lab {
             if node <= self.routers {
                 ifaces.push(EAST_IF);
             }
-            loop {
-                let links = checked(
-                    Command::new("ip").args(["-n", ns, "-o", "link", "show"]),
-                    None,
-                );
-                let addrs = checked(
-                    Command::new("ip")
-                        .args(["-n", ns, "-6", "-o", "addr", "show", "scope", "link"]),
-                    None,
-                );
-                let links = String::from_utf8_lossy(&links.stdout);
-                let addrs = String::from_utf8_lossy(&addrs.stdout);
-                let ready = ifaces.iter().all(|iface| {
-                    let named = |line: &&str| {
-                        line.split_whitespace().nth(1).is_some_and(|n| {
-                            n.trim_end_matches(':').split('@').next() == Some(*iface)
-                        })
-                    };
-                    links.lines().filter(named).any(|l| l.contains("state UP"))
-                        && addrs
-                            .lines()
-                            .filter(named)
-                            .any(|l| !l.contains("tentative"))
-                });
-                if ready {
-                    break;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "links in {ns} not ready after {READY_TIMEOUT:?}:\n{links}{addrs}"
-                );
-                thread::sleep(Duration::from_millis(10));
-            }
+            wait_links_ready(ns, &ifaces, deadline);
         }
     }
 
@@ -1330,8 +1298,12 @@ impl Lab {
             Some(&inside),
         );
         self.docker_base_rules(&container);
-        self.wait_links_ready(&server, &[&dock]);
-        self.wait_links_ready(&container.ns, &[CONTAINER_IF]);
+        wait_links_ready(&server, &[&dock], Instant::now() + READY_TIMEOUT);
+        wait_links_ready(
+            &container.ns,
+            &[CONTAINER_IF],
+            Instant::now() + READY_TIMEOUT,
+        );
         container
     }
 
@@ -1808,44 +1780,6 @@ impl Lab {
             .filter_map(|l| l.trim().parse().ok())
             .collect()
     }
-
-    /// Waits until `ifaces` of `ns` are up with a usable IPv6 link-local
-    /// address; see [`Lab::wait_ready`].
-    fn wait_links_ready(&self, ns: &str, ifaces: &[&str]) {
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            let links = checked(
-                Command::new("ip").args(["-n", ns, "-o", "link", "show"]),
-                None,
-            );
-            let addrs = checked(
-                Command::new("ip").args(["-n", ns, "-6", "-o", "addr", "show", "scope", "link"]),
-                None,
-            );
-            let links = String::from_utf8_lossy(&links.stdout);
-            let addrs = String::from_utf8_lossy(&addrs.stdout);
-            let ready = ifaces.iter().all(|iface| {
-                let named = |line: &&str| {
-                    line.split_whitespace()
-                        .nth(1)
-                        .is_some_and(|n| n.trim_end_matches(':').split('@').next() == Some(*iface))
-                };
-                links.lines().filter(named).any(|l| l.contains("state UP"))
-                    && addrs
-                        .lines()
-                        .filter(named)
-                        .any(|l| !l.contains("tentative"))
-            });
-            if ready {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "links in {ns} not ready after {READY_TIMEOUT:?}:\n{links}{addrs}"
-            );
-            thread::sleep(Duration::from_millis(10));
-        }
-    }
 }
 
 /// Where [`Lab::nft_reject_tcp_reset`] puts its rule.
@@ -2212,6 +2146,44 @@ impl Drop for Listener {
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
         }
+    }
+}
+
+/// Waits until `ifaces` of `ns` are up with a usable (non-tentative) IPv6
+/// link-local address, panicking once `deadline` has passed; see
+/// [`Lab::wait_ready`].
+fn wait_links_ready(ns: &str, ifaces: &[&str], deadline: Instant) {
+    loop {
+        let links = checked(
+            Command::new("ip").args(["-n", ns, "-o", "link", "show"]),
+            None,
+        );
+        let addrs = checked(
+            Command::new("ip").args(["-n", ns, "-6", "-o", "addr", "show", "scope", "link"]),
+            None,
+        );
+        let links = String::from_utf8_lossy(&links.stdout);
+        let addrs = String::from_utf8_lossy(&addrs.stdout);
+        let ready = ifaces.iter().all(|iface| {
+            let named = |line: &&str| {
+                line.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|n| n.trim_end_matches(':').split('@').next() == Some(*iface))
+            };
+            links.lines().filter(named).any(|l| l.contains("state UP"))
+                && addrs
+                    .lines()
+                    .filter(named)
+                    .any(|l| !l.contains("tentative"))
+        });
+        if ready {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "links in {ns} not ready after {READY_TIMEOUT:?}:\n{links}{addrs}"
+        );
+        thread::sleep(Duration::from_millis(10));
     }
 }
 
