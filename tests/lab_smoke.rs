@@ -495,21 +495,7 @@ fn icmp_rate_limits_stay_at_kernel_defaults_unless_studied() {
         return;
     }
     let lab = Lab::new(1);
-    let container = lab.container("web");
-    let mut all = lab.namespaces().to_vec();
-    all.push(container.namespace().to_owned());
-    for ns in &all {
-        assert_eq!(
-            sysctl_value(&lab, ns, "net.ipv4.icmp_ratelimit"),
-            "1000",
-            "{ns}"
-        );
-        assert_eq!(
-            sysctl_value(&lab, ns, "net.ipv6.icmp.ratelimit"),
-            "100",
-            "{ns}"
-        );
-    }
+    assert_icmp_ratelimits(&lab, "1000", "100");
     // With the kernel's limits, r1 answers a burst of 20 TTL-1 pings with
     // its burst of errors only: far fewer than 20.
     let dst = IpAddr::from(lab.server_v4());
@@ -527,20 +513,17 @@ fn icmp_rate_limits_stay_at_kernel_defaults_unless_studied() {
         .routers(1)
         .icmp_ratelimit_off_for_study()
         .build();
-    let container = study.container("web");
-    let mut all = study.namespaces().to_vec();
+    assert_icmp_ratelimits(&study, "0", "0");
+}
+
+/// Every namespace of `lab`, a container's included, has these IPv4 and IPv6 ICMP rate limits.
+fn assert_icmp_ratelimits(lab: &Lab, v4: &str, v6: &str) {
+    let container = lab.container("web");
+    let mut all = lab.namespaces().to_vec();
     all.push(container.namespace().to_owned());
     for ns in &all {
-        assert_eq!(
-            sysctl_value(&study, ns, "net.ipv4.icmp_ratelimit"),
-            "0",
-            "{ns}"
-        );
-        assert_eq!(
-            sysctl_value(&study, ns, "net.ipv6.icmp.ratelimit"),
-            "0",
-            "{ns}"
-        );
+        assert_eq!(sysctl_value(lab, ns, "net.ipv4.icmp_ratelimit"), v4, "{ns}");
+        assert_eq!(sysctl_value(lab, ns, "net.ipv6.icmp.ratelimit"), v6, "{ns}");
     }
 }
 
