@@ -773,6 +773,20 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
             echo_hops: b.echo.range(),
         });
         forged = Some((Confidence::Medium, false));
+    } else if b.echo.count > 0
+        && b.echo.has_initial(reading.initial)
+        && (b.echo.min..=b.echo.max).contains(&reading.hops.0)
+        && b.rsts
+            .iter()
+            .any(|c| c.initial == reading.initial && c.hops > reading.hops.0)
+    {
+        // The target's own distance: an RST from farther is a backend behind a port forward, not this one's
+        // sender being closer.
+        findings.push(Finding::RstAtEchoOnly {
+            rst_hops: reading.hops,
+            echo_hops: b.echo.range(),
+        });
+        stack_signs += 1;
     } else if let Some(far) = b
         .rsts
         .iter()

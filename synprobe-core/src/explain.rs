@@ -230,6 +230,14 @@ impl Explain {
                         .into()
                 }
             },
+            RstAtEchoOnly {
+                rst_hops,
+                echo_hops,
+            } => format!(
+                "the RST came from {} hop(s) away, as the host's echo replies do ({} hop(s))",
+                rst_hops.0,
+                hops_text(echo_hops)
+            ),
             RstCloserThanEcho {
                 rst_hops,
                 echo_hops,
@@ -428,6 +436,15 @@ impl Explain {
                 hops.0
             ),
             NotCaptured => "the capture saw neither our SYN nor any reply".into(),
+            SweepSameAs { port, silent_here: false } => format!(
+                "the sweep's SYN to this port was answered like the one to port {port} (same sender distance and TOS behaviour)"
+            ),
+            SweepSameAs { port, silent_here: true } => format!(
+                "this port stayed silent in the sweep, in the same run of silent ports as port {port}"
+            ),
+            SweepRunMixed { first, last } => format!(
+                "ports {first} and {last}, the ends of this run of silent ports, ended differently when probed further"
+            ),
         }
     }
 
@@ -467,6 +484,9 @@ impl Explain {
                 "netfilter's REJECT sends flow label 0; the host's own stack labels its packets".into()
             }
             RstCloserThanEcho { .. } => "a device closer than the host forged the RST".into(),
+            RstAtEchoOnly { .. } => {
+                "the host itself sent it (farther RSTs for other ports come from backends behind port forwards)".into()
+            }
             RstCloserThanOtherRsts { .. } => {
                 "two devices answer for this address; the closer one is not the host".into()
             }
@@ -602,6 +622,13 @@ impl Explain {
             },
             EchoAnswered { .. } => "the host is up: the port's SYNs are filtered".into(),
             NotCaptured => "the capture may be on the wrong interface (use --interface)".into(),
+            SweepSameAs { port, .. } => format!(
+                "judged with the deeper probes sent to port {port}: its evidence below stands for this port too"
+            ),
+            SweepRunMixed { .. } => format!(
+                "two rules meet inside this run: where this port is dropped is not known (probe it alone: {})",
+                "synprobe HOST PORT"
+            ),
         }
     }
 

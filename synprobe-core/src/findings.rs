@@ -342,6 +342,14 @@ pub enum Finding {
         /// The echo replies' distances.
         echo_hops: HopRange,
     },
+    /// The RST came from the distance of the host's echo replies (other RSTs from farther are a port forward's
+    /// backends).
+    RstAtEchoOnly {
+        /// The RST's distance.
+        rst_hops: HopCount,
+        /// The echo replies' distances.
+        echo_hops: HopRange,
+    },
     /// Other RSTs from the address came from farther.
     RstCloserThanOtherRsts {
         /// This RST's distance.
@@ -606,6 +614,22 @@ pub enum Finding {
     },
     /// The capture saw neither the SYN nor a reply.
     NotCaptured,
+    /// A port of a sweep judged with the deeper probes of another port whose first-pass SYN was answered the
+    /// same way (an RST from the same distance with the same TOS behaviour, or silence in the same run).
+    SweepSameAs {
+        /// The port probed deeply.
+        port: u16,
+        /// This port's own SYNs drew no answer in the sweep.
+        silent_here: bool,
+    },
+    /// The first and last port of a silent run of a sweep, probed deeply, did not end the same way: where the
+    /// ports between are dropped is not known.
+    SweepRunMixed {
+        /// The run's first port.
+        first: u16,
+        /// The run's last port.
+        last: u16,
+    },
 }
 
 impl Finding {
@@ -626,6 +650,7 @@ impl Finding {
             RstSameDistance { .. } => "rst-same-distance",
             RstFlowLabelZero { .. } => "rst-flow-label-zero",
             RstCloserThanEcho { .. } => "rst-closer-than-echo",
+            RstAtEchoOnly { .. } => "rst-at-echo-only",
             RstCloserThanOtherRsts { .. } => "rst-closer-than-other-rsts",
             RstConsistent { .. } => "rst-consistent",
             PortTosZero { .. } => "port-tos-zero",
@@ -669,6 +694,8 @@ impl Finding {
             TtlWalkSilence { .. } => "ttl-walk-silence",
             EchoAnswered { .. } => "echo-answered",
             NotCaptured => "not-captured",
+            SweepSameAs { .. } => "sweep-same-as",
+            SweepRunMixed { .. } => "sweep-run-mixed",
         }
     }
 
@@ -1013,6 +1040,10 @@ pub(crate) mod tests {
                 rst_hops: HopCount(3),
                 echo_hops: range,
             },
+            RstAtEchoOnly {
+                rst_hops: HopCount(3),
+                echo_hops: range,
+            },
             RstCloserThanOtherRsts {
                 rst_hops: HopCount(3),
                 other_hops: HopCount(8),
@@ -1166,6 +1197,14 @@ pub(crate) mod tests {
                 hops: HopCount(4),
             },
             NotCaptured,
+            SweepSameAs {
+                port: 22,
+                silent_here: false,
+            },
+            SweepRunMixed {
+                first: 9000,
+                last: 9009,
+            },
         ];
         // Every variant is among them: a new variant fails to compile here until it has an example.
         let index = |f: &Finding| -> usize {
@@ -1226,10 +1265,13 @@ pub(crate) mod tests {
                 TtlWalkSilence { .. } => 53,
                 EchoAnswered { .. } => 54,
                 NotCaptured => 55,
+                SweepSameAs { .. } => 56,
+                SweepRunMixed { .. } => 57,
+                RstAtEchoOnly { .. } => 58,
             }
         };
         let covered: std::collections::BTreeSet<usize> = all.iter().map(index).collect();
-        assert_eq!(covered.len(), 56, "an example of every finding");
+        assert_eq!(covered.len(), 59, "an example of every finding");
         all
     }
 
@@ -1249,7 +1291,7 @@ pub(crate) mod tests {
                 }
             }
         }
-        assert_eq!(codes.len(), 56);
+        assert_eq!(codes.len(), 59);
     }
 
     #[test]

@@ -25,9 +25,9 @@
 //! Dependencies point one way. From the bottom: `time` → `hint` → `ports` → `capture` (reading and writing
 //! files) → `wire` (parsing frames) → `error` → `model` → `findings` → `verdict` → `host` → `trace` → `pool`
 //! → `matcher` → `analysis` → `engine` → `build` → `summary` → `replay` → `session` (the sans-IO live plan)
-//! → `live` (the I/O edge) → `explain` → `record`. A module uses only modules before it in this list: a lower
-//! one never imports a higher one to borrow a helper (the helper moves down instead), and `tests/layers.rs`
-//! checks it. Tests may use any module.
+//! → `sweep` (the plan for a range of ports) → `live` (the I/O edge) → `explain` → `record`. A module uses
+//! only modules before it in this list: a lower one never imports a higher one to borrow a helper (the helper
+//! moves down instead), and `tests/layers.rs` checks it. Tests may use any module.
 //!
 //! Two cargo features, both on by default, hold the I/O an engine-only embedder does not need: `live` (the
 //! [`live`] module: raw sockets, libpcap capture, privilege drop; pnet, socket2, nix, netlink) and `bpf`
@@ -160,6 +160,7 @@ pub mod record;
 mod replay;
 pub mod session;
 mod summary;
+pub mod sweep;
 #[cfg(any(test, feature = "testing"))]
 #[doc(hidden)]
 pub mod testing;

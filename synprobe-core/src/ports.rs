@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-/// The most ports one list may name (a guard against `1-65535` sent by mistake to a live prober).
-pub const MAX_PORTS: usize = 1024;
+/// The most ports one list may name: every port (`1-65535`); a list of many ports on one host is a sweep.
+pub const MAX_PORTS: usize = 65_535;
 
 /// Why a port list was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +99,7 @@ mod tests {
         );
         assert_eq!(parse_ports("65535").expect("ok"), vec![65535]);
         assert_eq!(parse_ports("1-1024").expect("ok").len(), 1024);
+        assert_eq!(parse_ports("1-65535,80,1-100").expect("ok").len(), 65_535);
     }
 
     #[test]
@@ -112,7 +113,7 @@ mod tests {
             ("10-5", "backwards"),
             ("http", "not a number"),
             ("-5", "not a number"),
-            ("1-65535", "more than 1024"),
+            ("1-65535,x", "not a number"),
             ("+80", "not a number"),
         ] {
             let e = parse_ports(bad).expect_err(bad);

@@ -54,6 +54,8 @@ use crate::wire::{IcmpErrorKind, TcpFlags, Transport, Unreachable};
 
 mod simulate;
 pub use simulate::simulate;
+#[cfg(test)]
+pub(crate) mod testnet;
 
 /// What a probe is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -367,6 +369,51 @@ pub struct Session {
     connects: HashMap<u16, FullConnect>,
 }
 
+/// A sans-IO probing plan for one address, as the live driver ([`crate::live`]) and [`simulate`] run it: a
+/// [`Session`] (a few ports, every discriminator for each) or a [`crate::sweep::Sweep`] (a range of ports: a fast
+/// first pass, the discriminators once per kind of answer).
+pub trait Plan {
+    /// The address probed.
+    fn target(&self) -> IpAddr;
+    /// Advance the plan to `now`: the packets to send now, and when to call again (None when done).
+    fn poll(&mut self, now: Timestamp) -> (Vec<Outgoing>, Option<Timestamp>);
+    /// Whether a captured frame concerns this plan (it then takes it).
+    fn on_frame(&mut self, seen: &Observed) -> bool;
+    /// Whether the plan is finished.
+    fn is_done(&self) -> bool;
+    /// The diagnoses, one per port in ascending order of the ports given. Call when done (or to give up early:
+    /// what is known is judged).
+    fn reports(&mut self) -> Vec<TargetReport>;
+    /// The port a frame this plan took concerns (None: a probe about the whole address).
+    fn port_of(&self, seen: &Observed) -> Option<u16>;
+    /// A comment for a frame this plan took (pcapng annotations): which probe, which step of the plan.
+    fn describe(&self, seen: &Observed) -> String;
+}
+
+impl Plan for Session {
+    fn target(&self) -> IpAddr {
+        Session::target(self)
+    }
+    fn poll(&mut self, now: Timestamp) -> (Vec<Outgoing>, Option<Timestamp>) {
+        Session::poll(self, now)
+    }
+    fn on_frame(&mut self, seen: &Observed) -> bool {
+        Session::on_frame(self, seen)
+    }
+    fn is_done(&self) -> bool {
+        Session::is_done(self)
+    }
+    fn reports(&mut self) -> Vec<TargetReport> {
+        Session::reports(self)
+    }
+    fn port_of(&self, seen: &Observed) -> Option<u16> {
+        Session::port_of(self, seen)
+    }
+    fn describe(&self, seen: &Observed) -> String {
+        Session::describe(self, seen)
+    }
+}
+
 /// Source ports one session needs for `ports` ports under `cfg` (give each concurrent session its own range).
 pub fn source_ports_needed(ports: usize, cfg: &SessionConfig) -> u32 {
     (ports as u32 + 1).saturating_mul(cfg.budget.max(1))
@@ -448,6 +495,12 @@ impl Session {
     pub fn note_local(&mut self, port: u16, listeners: PortListeners, rise: ListenCounters) {
         self.local_facts
             .insert(port, LocalFacts { listeners, rise });
+    }
+
+    /// An ICMP error sent to us by the router (or host) `hop` hops away at `at`, drawn by probes outside this
+    /// session (a sweep's first pass): it spent a token of that router's bucket, which the plan's pacing models.
+    pub fn note_icmp_spent(&mut self, hop: u8, at: Timestamp) {
+        self.take_token(hop, at);
     }
 
     /// The ports whose main SYN drew a SYN-ACK (candidates for a full connection).
@@ -1135,12 +1188,14 @@ impl Session {
                         .by_sport
                         .get(&t.src_port)
                         .is_some_and(|&i| self.probes[i].port == t.dst_port);
+                // A reply must acknowledge the probe's ISN: off-path junk to the same ports is not ours.
                 let theirs = p.ip.src == self.target
                     && p.ip.dst == self.source
-                    && self
-                        .by_sport
-                        .get(&t.dst_port)
-                        .is_some_and(|&i| self.probes[i].port == t.src_port);
+                    && t.flags.has(TcpFlags::ACK)
+                    && self.by_sport.get(&t.dst_port).is_some_and(|&i| {
+                        self.probes[i].port == t.src_port
+                            && t.ack == self.probes[i].isn.wrapping_add(1)
+                    });
                 if ours {
                     self.by_sport.get(&t.src_port).copied()
                 } else if theirs {
@@ -1155,11 +1210,9 @@ impl Session {
                     return None;
                 }
                 match q.tcp {
-                    Some(t) => self
-                        .by_sport
-                        .get(&t.src_port)
-                        .copied()
-                        .filter(|&i| self.probes[i].port == t.dst_port),
+                    Some(t) => self.by_sport.get(&t.src_port).copied().filter(|&i| {
+                        self.probes[i].port == t.dst_port && self.probes[i].isn == t.seq
+                    }),
                     // An error about our echo request (ICMP quoted).
                     None if q.protocol == 1 || q.protocol == 58 => {
                         self.probes.iter().position(|x| x.purpose == Purpose::Echo)
@@ -1841,204 +1894,7 @@ mod tests {
     fn next_steps(r: &TargetReport) -> Vec<String> {
         Explain::of_target(r).next_steps(&r.judgement)
     }
-    use super::simulate;
-    use crate::build::{echo as build_echo, icmp_error, IpSpec, QuoteLen, TcpSpec};
-    use crate::wire::parse_frame;
-    use crate::LinkType;
-
-    const CLIENT: &str = "198.18.0.2";
-    const TARGET: &str = "198.18.3.2";
-
-    fn a(s: &str) -> IpAddr {
-        s.parse().expect("address")
-    }
-    fn router(hop: u8) -> IpAddr {
-        a(&format!("198.18.{hop}.1"))
-    }
-
-    /// What sits in front of or on the target, for one port (other ports: the host's stack, closed; 80 open).
-    #[derive(Clone, Copy, PartialEq, Debug)]
-    enum Rule {
-        None,
-        RejectRstAtRouter(u8),
-        RejectRstOnHost,
-        DropAtRouter(u8),
-        DropOnHost,
-        IcmpAdminAtRouter(u8),
-        /// DNAT on the target to a backend one hop beyond it, where nothing listens.
-        ForwardedClosed,
-    }
-
-    /// The network: a chain of routers, the target at `hops`, rules per port, and the routers' ICMP buckets.
-    struct Net {
-        hops: u8,
-        rules: Vec<(u16, Rule)>,
-        /// A route error for the whole address at this router (host unreachable, quoted TTL not decremented).
-        route_error_at: Option<u8>,
-        /// Routers that never send time-exceeded.
-        silent: Vec<u8>,
-        /// Per router: (tokens, last refill) of a Linux-like bucket: burst 6, one a second, a route error
-        /// costs 2.
-        buckets: HashMap<u8, (f64, Timestamp)>,
-        limited: bool,
-    }
-
-    impl Net {
-        fn new(hops: u8) -> Net {
-            Net {
-                hops,
-                rules: Vec::new(),
-                route_error_at: None,
-                silent: Vec::new(),
-                buckets: HashMap::new(),
-                limited: true,
-            }
-        }
-        fn rule(mut self, port: u16, r: Rule) -> Net {
-            self.rules.push((port, r));
-            self
-        }
-        fn allow(&mut self, hop: u8, now: Timestamp, cost: f64) -> bool {
-            if !self.limited {
-                return true;
-            }
-            let (tokens, at) = self.buckets.get(&hop).copied().unwrap_or((6.0, now));
-            let tokens = (tokens + now.since(at).as_secs_f64()).min(6.0);
-            if tokens >= cost {
-                self.buckets.insert(hop, (tokens - cost, now));
-                true
-            } else {
-                self.buckets.insert(hop, (tokens, now));
-                false
-            }
-        }
-
-        /// Linux as the lab measured it: routers check the TTL before their FORWARD rules; every reply starts
-        /// at TTL 64; the stack's RST echoes the DSCP, REJECT sends 0; end hosts and REJECT drop bad checksums.
-        fn respond(&mut self, now: Timestamp, o: &Outgoing) -> Vec<(Duration, Vec<u8>)> {
-            let ms = |x: i64| Duration::from_millis(x);
-            let p = parse_frame(LinkType::RAW, &o.datagram).expect("parses");
-            let back = |from: IpAddr, from_hop: u8| IpSpec::new(from, a(CLIENT)).ttl(65 - from_hop);
-            let dport = p.tcp().map(|t| t.dst_port);
-            let rule = dport
-                .and_then(|d| self.rules.iter().find(|r| r.0 == d).map(|r| r.1))
-                .unwrap_or(Rule::None);
-            if let Some(h) = self.route_error_at {
-                if o.ttl >= h {
-                    if !self.allow(h, now, 2.0) {
-                        return vec![];
-                    }
-                    let mut quoted = o.datagram.clone();
-                    quoted[8] = o.ttl - (h - 1);
-                    let e = icmp_error(&back(router(h), h), 3, 1, &quoted, QuoteLen::Full)
-                        .expect("unreach");
-                    return vec![(ms(2), e)];
-                }
-            }
-            let intercepted_at = match rule {
-                Rule::RejectRstAtRouter(h) | Rule::DropAtRouter(h) | Rule::IcmpAdminAtRouter(h) => {
-                    h
-                }
-                _ => self.hops,
-            };
-            // Time exceeded where the TTL runs out, before any rule further on; the target forwards a
-            // forwarded port, so a SYN expiring there draws time-exceeded from the target's own address.
-            let forwarded = rule == Rule::ForwardedClosed;
-            if o.ttl <= intercepted_at && (o.ttl < self.hops || (forwarded && o.ttl == self.hops)) {
-                if self.silent.contains(&o.ttl) || !self.allow(o.ttl, now, 1.0) {
-                    return vec![];
-                }
-                let from = if o.ttl == self.hops {
-                    a(TARGET)
-                } else {
-                    router(o.ttl)
-                };
-                let mut quoted = o.datagram.clone();
-                quoted[8] = 1;
-                let e = icmp_error(&back(from, o.ttl), 11, 0, &quoted, QuoteLen::Full).expect("te");
-                return vec![(ms(i64::from(o.ttl)), e)];
-            }
-            if let Transport::Echo {
-                reply: false,
-                id,
-                seq,
-            } = p.transport
-            {
-                return vec![(
-                    ms(8),
-                    build_echo(&back(a(TARGET), self.hops), true, id, seq).expect("echo"),
-                )];
-            }
-            let Some(t) = p.tcp() else { return vec![] };
-            let spec = TcpSpec::syn(t.src_port, t.dst_port, t.seq);
-            let valid = TcpSpec::syn(t.src_port, t.dst_port, t.seq)
-                .linux_options()
-                .emit(
-                    &IpSpec::new(a(CLIENT), a(TARGET))
-                        .ttl(o.ttl)
-                        .tos(o.tos)
-                        .ident(p.ip.ident),
-                )
-                .expect("rebuild")
-                == o.datagram;
-            let echoed = o.tos & 0xfc;
-            match rule {
-                Rule::RejectRstAtRouter(h) if o.ttl > h && valid => {
-                    return vec![(
-                        ms(2),
-                        TcpSpec::rst_to(&spec)
-                            .emit(&back(a(TARGET), h))
-                            .expect("rst"),
-                    )]
-                }
-                Rule::DropAtRouter(h) if o.ttl > h => return vec![],
-                Rule::DropOnHost => return vec![],
-                Rule::IcmpAdminAtRouter(h) if o.ttl > h => {
-                    if !self.allow(h, now, 1.0) {
-                        return vec![];
-                    }
-                    let mut quoted = o.datagram.clone();
-                    quoted[8] = o.ttl - h;
-                    let e = icmp_error(&back(router(h), h), 3, 13, &quoted, QuoteLen::Full)
-                        .expect("icmp");
-                    return vec![(ms(2), e)];
-                }
-                Rule::RejectRstOnHost if valid => {
-                    return vec![(
-                        ms(8),
-                        TcpSpec::rst_to(&spec)
-                            .emit(&back(a(TARGET), self.hops))
-                            .expect("rst"),
-                    )]
-                }
-                Rule::RejectRstOnHost => return vec![],
-                Rule::ForwardedClosed if valid => {
-                    return vec![(
-                        ms(9),
-                        TcpSpec::rst_to(&spec)
-                            .emit(&back(a(TARGET), self.hops + 1).tos(echoed))
-                            .expect("rst"),
-                    )]
-                }
-                _ => {}
-            }
-            if !valid {
-                return vec![];
-            }
-            if t.dst_port == 80 {
-                let sa = TcpSpec::syn_ack_to(&spec, 42)
-                    .emit(&back(a(TARGET), self.hops))
-                    .expect("sa");
-                return vec![(ms(8), sa)];
-            }
-            vec![(
-                ms(8),
-                TcpSpec::rst_to(&spec)
-                    .emit(&back(a(TARGET), self.hops).tos(echoed))
-                    .expect("rst"),
-            )]
-        }
-    }
+    use super::testnet::*;
 
     fn run_net(ports: &[u16], mut net: Net, cfg: SessionConfig) -> Vec<TargetReport> {
         let s = Session::new(a(TARGET), ports, a(CLIENT), cfg, 40000, 7).expect("valid settings");

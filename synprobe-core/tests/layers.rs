@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&str] = &[
     "time", "hint", "ports", "capture", "wire", "error", "model", "findings", "verdict", "host",
     "trace", "pool", "matcher", "analysis", "engine", "build", "summary", "replay", "session",
-    "live", "explain", "record",
+    "sweep", "live", "explain", "record",
 ];
 
 /// Modules compiled only for tests.

@@ -1,23 +1,23 @@
 //! A sans-IO [`Session`] run against a scripted network, with simulated time: how the plan's tests (and an
 //! embedder's) drive a session without sockets.
 
-use super::{Outgoing, Session, TargetReport};
+use super::{Outgoing, Plan, TargetReport};
 use crate::capture::LinkType;
 use crate::model::Observed;
 use crate::time::{Duration, Timestamp};
 use crate::wire::parse_frame;
 
-/// Run a sans-IO session against a scripted network, for tests: `respond` sees each packet sent and the time it
-/// is sent, and returns the frames (as IP datagrams with their delay) that come back. Time is simulated. The
-/// reports come one per port, in the session's order.
-pub fn simulate(
-    mut session: Session,
+/// Run a sans-IO plan (a [`super::Session`] or a sweep) against a scripted network, for tests: `respond` sees
+/// each packet sent and the time it is sent, and returns the frames (as IP datagrams with their delay) that come
+/// back. Time is simulated. The reports come one per port, in the plan's order.
+pub fn simulate<P: Plan>(
+    mut session: P,
     mut respond: impl FnMut(Timestamp, &Outgoing) -> Vec<(Duration, Vec<u8>)>,
 ) -> Vec<TargetReport> {
     let mut t = Timestamp(1_700_000_000_000_000_000);
     let mut inbox: Vec<(Timestamp, Vec<u8>)> = Vec::new();
     let mut frame = 0u64;
-    for _ in 0..10_000 {
+    for _ in 0..1_000_000 {
         let (out, next) = session.poll(t);
         for p in &out {
             inbox.push((t, p.datagram.clone()));
