@@ -92,7 +92,8 @@ struct ProbeArgs {
     /// Host name or address. A name is resolved to all its addresses, and each is probed.
     #[arg(required = true, value_hint = ValueHint::Hostname)]
     host: Option<String>,
-    /// Ports: 443, 80,443 or 8000-8010.
+    /// Ports: 443, 80,443 or 8000-8010. More than 16 ports on an address are swept (1-65535 works as is): one
+    /// SYN each, then the deeper steps once per kind of answer, reported grouped by verdict and rejecter.
     #[arg(required = true)]
     ports: Option<String>,
     /// Only IPv4 addresses of the host.
@@ -141,13 +142,15 @@ struct ProbeArgs {
     /// Packets one address/port may cost at most.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1000))]
     budget: u32,
-    /// Packets per second at most, over the whole run.
-    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10000))]
-    rate: u32,
+    /// Packets per second at most, over the whole run (default 500; a sweep of more than 16 ports paces itself
+    /// by its answers, up to 100,000).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    rate: Option<u32>,
     /// Longest wait for a reply, in seconds (the wait adapts to the measured round trip below it).
     #[arg(long, value_name = "SECS", default_value_t = 3.0, value_parser = parse_secs)]
     max_wait: f64,
-    /// Refuse runs of more address/port pairs than this.
+    /// Refuse runs of more address/port pairs than this (a range of more than 16 ports on one address is a
+    /// sweep, and counts once).
     #[arg(long, default_value_t = 64)]
     max_targets: usize,
     #[command(flatten)]

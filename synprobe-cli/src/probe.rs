@@ -10,8 +10,9 @@ use std::time::Instant;
 
 use synprobe_core::explain::Explain;
 use synprobe_core::live::{drop_privileges, write_pcapng, Job, Prober, ProberConfig, RunError};
-use synprobe_core::record::ProbeRecord;
+use synprobe_core::record::{ProbeRecord, SweepRecord};
 use synprobe_core::session::{SessionConfig, TargetReport};
+use synprobe_core::sweep::{is_sweep, SweepConfig};
 use synprobe_core::{parse_ports, Duration, Error};
 
 use crate::advice::Advised;
@@ -83,10 +84,17 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
             })
         })
         .collect();
-    if jobs.len() > args.max_targets {
+    // A range of ports on one address is a sweep and counts once; a few ports count one each.
+    let sweep = is_sweep(ports.len());
+    let pairs = if sweep { addrs.len() } else { jobs.len() };
+    if pairs > args.max_targets {
         eprintln!(
-            "synprobe: {} address/port pairs is more than --max-targets {}: name fewer ports, or raise it",
-            jobs.len(),
+            "synprobe: {pairs} {} is more than --max-targets {}: name fewer, or raise it",
+            if sweep {
+                "addresses to sweep"
+            } else {
+                "address/port pairs"
+            },
             args.max_targets
         );
         return Ok(exit::USAGE);
@@ -112,19 +120,38 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
     session.max_rto = Duration::from_secs_f64(args.max_wait);
     // A --max-wait below the default shortest wait lowers that too (the core refuses min_rto > max_rto).
     session.min_rto = session.min_rto.min(session.max_rto);
+    let rate = args.rate.unwrap_or(if sweep { 100_000 } else { 500 });
+    let sweep_cfg = SweepConfig {
+        session: SessionConfig {
+            min_rto: SweepConfig::default().session.min_rto.min(session.max_rto),
+            ..session.clone()
+        },
+        max_pps: rate,
+        ..SweepConfig::default()
+    };
     let config = ProberConfig {
         session,
+        sweep: sweep_cfg,
         interface: args.interface.clone(),
-        max_pps: args.rate,
+        max_pps: rate,
         connect: args.connect,
     };
-    tracing::info!(
-        "{} address/port pair(s), {} plan, at most {} packet(s) each, {} packet(s)/s",
-        jobs.len(),
-        if args.quick { "quick" } else { "full" },
-        args.budget,
-        args.rate
-    );
+    if sweep {
+        tracing::info!(
+            "sweeping {} port(s) of {} address(es): one SYN each, then the deeper steps once per kind of answer, {} packet(s)/s at most",
+            ports.len(),
+            addrs.len(),
+            rate
+        );
+    } else {
+        tracing::info!(
+            "{} address/port pair(s), {} plan, at most {} packet(s) each, {} packet(s)/s",
+            jobs.len(),
+            if args.quick { "quick" } else { "full" },
+            args.budget,
+            rate
+        );
+    }
     let mut prober = match Prober::open(config, &jobs) {
         Ok(p) => p,
         Err(e) => return Ok(fail(&e)),
@@ -224,13 +251,37 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let palette = Palette::for_stdout(args.output.color);
-    for r in &outcome.reports {
-        if args.json {
-            serde_json::to_writer(&mut out, &ProbeRecord::new(r, args.explain))
-                .map_err(io::Error::other)?;
-            writeln!(out)?;
-        } else {
-            human(&mut out, r, args.trace, palette)?;
+    if sweep {
+        for addr in &addrs {
+            let mine: Vec<TargetReport> = outcome
+                .reports
+                .iter()
+                .filter(|r| r.target == *addr)
+                .cloned()
+                .collect();
+            if args.json {
+                for r in &mine {
+                    serde_json::to_writer(&mut out, &ProbeRecord::new(r, args.explain))
+                        .map_err(io::Error::other)?;
+                    writeln!(out)?;
+                }
+                if let Some(rec) = SweepRecord::new(&mine) {
+                    serde_json::to_writer(&mut out, &rec).map_err(io::Error::other)?;
+                    writeln!(out)?;
+                }
+            } else {
+                sweep_human(&mut out, &mine, args.trace, palette)?;
+            }
+        }
+    } else {
+        for r in &outcome.reports {
+            if args.json {
+                serde_json::to_writer(&mut out, &ProbeRecord::new(r, args.explain))
+                    .map_err(io::Error::other)?;
+                writeln!(out)?;
+            } else {
+                human(&mut out, r, args.trace, palette)?;
+            }
         }
     }
     out.flush()?;
@@ -291,6 +342,74 @@ fn give_to_invoking_user(file: &File) -> nix::Result<()> {
         ),
         _ => Ok(()),
     }
+}
+
+/// A sweep's report for one address, as a scan reads: the ports grouped by verdict, rejecter and cause (ranges
+/// compressed), then the evidence of each group but the open ports and the host's own closed ports.
+fn sweep_human(
+    out: &mut impl Write,
+    reports: &[TargetReport],
+    trace: bool,
+    palette: Palette,
+) -> io::Result<()> {
+    let Some(rec) = SweepRecord::new(reports) else {
+        return Ok(());
+    };
+    let name = match &rec.host {
+        Some(h) => format!("{h} ({})", rec.target),
+        None => rec.target.to_string(),
+    };
+    writeln!(
+        out,
+        "{} {} port(s) swept in {:.2} s, {} packet(s) sent",
+        palette.heading(format_args!("{name}:")),
+        rec.ports,
+        rec.time_ms / 1e3,
+        rec.probes_sent
+    )?;
+    let by_port = |p: u16| reports.iter().find(|r| r.port == p);
+    let mut detail: Vec<&TargetReport> = Vec::new();
+    for g in &rec.groups {
+        let Some(first) = by_port(g.first) else {
+            continue;
+        };
+        let j = &first.judgement;
+        let words = Explain::of_target(first);
+        let what = crate::render::group_text(&words, j, first.target, first.port);
+        let ports = if g.ports.len() <= 48 {
+            g.ports.clone()
+        } else {
+            format!("{} ports", g.count)
+        };
+        writeln!(
+            out,
+            "  {:<14} {ports}: {what} [{} confidence]",
+            palette.verdict(g.verdict, g.verdict),
+            g.confidence
+        )?;
+        let ordinary = g.verdict == synprobe_core::Verdict::Open
+            || (g.verdict == synprobe_core::Verdict::Closed
+                && g.rejecter
+                    .is_some_and(|r| r.kind == synprobe_core::RejecterKind::Target));
+        if !ordinary {
+            detail.push(first);
+        }
+    }
+    if !detail.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{}",
+            palette.heading("The evidence, per group (the group's first port):")
+        )?;
+        writeln!(out)?;
+        for r in detail {
+            human(out, r, trace, palette)?;
+        }
+    } else {
+        writeln!(out)?;
+    }
+    Ok(())
 }
 
 fn human(out: &mut impl Write, r: &TargetReport, trace: bool, palette: Palette) -> io::Result<()> {

@@ -425,6 +425,21 @@ fn describe_format(f: &Format) -> String {
     }
 }
 
+/// A sweep group's line: the headline of its first port, without the "ADDR port N: " it starts with.
+pub fn group_text(
+    words: &synprobe_core::explain::Explain,
+    j: &synprobe_core::Judgement,
+    target: std::net::IpAddr,
+    port: u16,
+) -> String {
+    let headline = words.headline(j);
+    let prefix = format!("{target} port {port}: ");
+    headline
+        .strip_prefix(&prefix)
+        .unwrap_or(&headline)
+        .to_string()
+}
+
 /// What the rejecter line adds after the address and hop, by the rejecter's kind.
 pub fn rejecter_note(kind: RejecterKind) -> &'static str {
     match kind {

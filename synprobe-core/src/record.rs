@@ -393,6 +393,149 @@ fn json_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Ports of a sweep that share a verdict, a rejecter and a cause: one line of the grouped report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepGroup {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// The lowest confidence among the ports.
+    pub confidence: Confidence,
+    /// Who answered instead of (or as) the service.
+    pub rejecter: Option<Rejecter>,
+    /// Why, as data (the first port's cause; every port of the group has the same).
+    pub cause: crate::findings::Cause,
+    /// How many ports.
+    pub count: u32,
+    /// The ports, ranges compressed as a port list is written (`25,135-139`).
+    pub ports: String,
+    /// The first port of the group: its record has the evidence.
+    pub first: u16,
+}
+
+impl SweepGroup {
+    /// Group a sweep's reports (of one address) by verdict, rejecter and cause: open ports first, then by
+    /// verdict, then the largest groups first.
+    pub fn of(reports: &[TargetReport]) -> Vec<SweepGroup> {
+        let mut groups: Vec<(SweepGroup, Vec<u16>)> = Vec::new();
+        for r in reports {
+            let j = &r.judgement;
+            let found = groups.iter_mut().find(|(g, _)| {
+                g.verdict == j.verdict && g.rejecter == j.rejecter && g.cause == j.cause
+            });
+            match found {
+                Some((g, ports)) => {
+                    g.count += 1;
+                    g.confidence = g.confidence.min(j.confidence);
+                    ports.push(r.port);
+                }
+                None => groups.push((
+                    SweepGroup {
+                        verdict: j.verdict,
+                        confidence: j.confidence,
+                        rejecter: j.rejecter,
+                        cause: j.cause.clone(),
+                        count: 1,
+                        ports: String::new(),
+                        first: r.port,
+                    },
+                    vec![r.port],
+                )),
+            }
+        }
+        let mut out: Vec<SweepGroup> = groups
+            .into_iter()
+            .map(|(mut g, mut ports)| {
+                ports.sort_unstable();
+                g.first = ports[0];
+                g.ports = compress_ports(&ports);
+                g
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (
+                a.verdict != Verdict::Open,
+                a.verdict,
+                std::cmp::Reverse(a.count),
+                a.first,
+            )
+                .cmp(&(
+                    b.verdict != Verdict::Open,
+                    b.verdict,
+                    std::cmp::Reverse(b.count),
+                    b.first,
+                ))
+        });
+        out
+    }
+}
+
+/// Ascending ports written as a port list, ranges compressed: `[22, 80, 81, 82]` is `22,80-82`.
+pub fn compress_ports(ports: &[u16]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < ports.len() {
+        let start = ports[i];
+        let mut end = start;
+        while i + 1 < ports.len() && ports[i + 1] == end.wrapping_add(1) && ports[i + 1] > end {
+            i += 1;
+            end = ports[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}-{end}"));
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The closing line of a sweep's JSON (`"type": "sweep"`): the ports of one address grouped by verdict,
+/// rejecter and cause. Each port has its own `probe` record before it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepRecord {
+    /// Always [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Always `sweep`.
+    #[serde(rename = "type")]
+    pub record_type: String,
+    /// The name the user gave, when it was a host name.
+    pub host: Option<String>,
+    /// The address swept.
+    pub target: IpAddr,
+    /// Ports swept.
+    pub ports: u32,
+    /// Packets sent for the whole sweep.
+    pub probes_sent: u64,
+    /// Milliseconds from the first packet sent to the last verdict.
+    pub time_ms: f64,
+    /// The groups, open first.
+    pub groups: Vec<SweepGroup>,
+}
+
+impl SweepRecord {
+    /// The record of one address's reports.
+    pub fn new(reports: &[TargetReport]) -> Option<SweepRecord> {
+        let first = reports.first()?;
+        Some(SweepRecord {
+            schema_version: SCHEMA_VERSION,
+            record_type: "sweep".into(),
+            host: first.host.clone(),
+            target: first.target,
+            ports: reports.len() as u32,
+            probes_sent: reports.iter().map(|r| u64::from(r.probes_sent)).sum(),
+            time_ms: reports
+                .iter()
+                .map(|r| r.time_to_verdict.as_millis_f64())
+                .fold(0.0, f64::max),
+            groups: SweepGroup::of(reports),
+        })
+    }
+}
+
 /// The closing summary (`"type": "summary"`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SummaryRecord {

@@ -148,6 +148,10 @@ pub struct SessionConfig {
     /// silent (default 3.5 s: a router, or a target forwarding the port, gives up on a neighbour that does not
     /// answer ARP or neighbour solicitation after 3 s, and only then sends "host unreachable").
     pub first_answer_wait: Duration,
+    /// Ask a silent hop of a TTL walk again, about a second later, before believing its silence (default
+    /// true: its ICMP bucket may have been empty). A sweep's representatives, whose routers' buckets the plan
+    /// has charged with everything the sweep drew, do without.
+    pub confirm_silent_hops: bool,
 }
 
 impl Default for SessionConfig {
@@ -166,6 +170,7 @@ impl Default for SessionConfig {
             icmp_burst: 4,
             icmp_interval: Duration::from_millis(1000),
             first_answer_wait: Duration::from_millis(3500),
+            confirm_silent_hops: true,
         }
     }
 }
@@ -1014,7 +1019,7 @@ impl Session {
         let port = self.ports[i].port;
         let owner = Owner::Port(i);
         let walk = self.walk_answers(i);
-        if walk.is_empty() {
+        if walk.is_empty() || !self.cfg.confirm_silent_hops {
             return;
         }
         let not_before = now.max(

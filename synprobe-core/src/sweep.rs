@@ -106,9 +106,13 @@ impl SweepConfig {
 }
 
 /// Source ports one sweep needs (give each concurrent plan its own range): one per try of the first pass, and
-/// the deep session's.
+/// the two deep sessions' (see [`Sweep`]).
 pub fn source_ports_needed(cfg: &SweepConfig) -> u32 {
-    cfg.tries() + crate::session::source_ports_needed(cfg.max_deep, &cfg.session)
+    cfg.tries() + 2 * deep_span(cfg)
+}
+
+fn deep_span(cfg: &SweepConfig) -> u32 {
+    crate::session::source_ports_needed(cfg.max_deep, &cfg.session)
 }
 
 /// What first answered a port's SYN in the first pass.
@@ -119,7 +123,9 @@ enum First {
         hops: u8,
         tos_echoed: bool,
     },
-    Icmp,
+    Icmp {
+        from: IpAddr,
+    },
     /// An ICMP routing error about the whole address.
     RouteError,
 }
@@ -161,6 +167,7 @@ pub struct Sweep {
     target: IpAddr,
     source: IpAddr,
     host: Option<String>,
+    local: bool,
     cfg: SweepConfig,
     key: (u64, u64),
     sport_base: u16,
@@ -188,7 +195,9 @@ pub struct Sweep {
     /// When each ICMP error of the first pass came, and from how far (the deep session's bucket model).
     icmp_spent: Vec<(u8, Timestamp)>,
     phase: Phase,
-    deep: Option<Session>,
+    /// The deeper steps: one session for the representatives, another (paced by ICMP rate limits) for silent
+    /// runs beside the rejections of a sender that spent its ICMP burst.
+    deep: Vec<Session>,
     /// Representative of each kind, and the kind of each port that has one.
     reps: HashMap<Kind, Vec<u16>>,
     kind_of: HashMap<u16, Kind>,
@@ -236,6 +245,7 @@ impl Sweep {
             target,
             source,
             host: None,
+            local: false,
             cwnd: f64::from(cfg.initial_window),
             ssthresh: f64::from(cfg.max_window),
             tokens: f64::from(cfg.max_pps.min(1000)),
@@ -268,7 +278,7 @@ impl Sweep {
             icmp_from: HashMap::new(),
             icmp_spent: Vec::new(),
             phase: Phase::FirstPass,
-            deep: None,
+            deep: Vec::new(),
             reps: HashMap::new(),
             kind_of: HashMap::new(),
             t0: None,
@@ -280,6 +290,13 @@ impl Sweep {
     /// Remember the host name the user gave (for the reports).
     pub fn with_host(mut self, host: Option<String>) -> Self {
         self.host = host;
+        self
+    }
+
+    /// The target is an address of this host (see [`Session::local`]): the deeper steps send no TTL-limited
+    /// SYN.
+    pub fn local(mut self, local: bool) -> Self {
+        self.local = local;
         self
     }
 
@@ -498,29 +515,60 @@ impl Sweep {
             cfg.first_answer_wait = Duration(1);
         }
         // A sender that spent its ICMP burst on the first pass answers about once per `icmp_interval`: a silent
-        // port beside its rejections may be one of them, so the representatives' SYNs are sent again only as
-        // fast as its bucket refills.
-        if self.icmp_from.values().any(|&n| n >= cfg.icmp_burst) {
-            let wait = Duration(cfg.icmp_interval.0 + 100_000_000);
-            cfg.min_rto = cfg.min_rto.max(wait);
-            cfg.max_rto = cfg.max_rto.max(wait);
-        }
-        let base = self.sport_base.wrapping_add(self.tries() as u16);
-        self.deep = Session::new(
-            self.target,
-            &reps,
-            self.source,
-            cfg,
-            base,
-            self.seed ^ 0xdee9,
-        )
-        .ok()
-        .map(|mut s| {
-            for &(hop, at) in &self.icmp_spent {
-                s.note_icmp_spent(hop, at);
+        // run beside its rejections may be more of them, so its representatives go to a session that sends its
+        // SYNs again only as fast as that bucket refills. The others need no more tries: the first pass made
+        // them.
+        let limited: Vec<IpAddr> = self
+            .icmp_from
+            .iter()
+            .filter(|(_, &n)| n >= cfg.icmp_burst)
+            .map(|(a, _)| *a)
+            .collect();
+        let (slow, fast): (Vec<u16>, Vec<u16>) = reps
+            .iter()
+            .partition(|&&p| self.beside_limited_rejections(p, &limited));
+        let mut fast_cfg = cfg.clone();
+        fast_cfg.retries = 0;
+        fast_cfg.confirm_silent_hops = false;
+        let mut slow_cfg = cfg;
+        let wait = Duration(slow_cfg.icmp_interval.0 + 100_000_000);
+        slow_cfg.min_rto = slow_cfg.min_rto.max(wait);
+        slow_cfg.max_rto = slow_cfg.max_rto.max(wait);
+        let base = u32::from(self.sport_base) + self.tries();
+        for (i, (ports, cfg)) in [(fast, fast_cfg), (slow, slow_cfg)].into_iter().enumerate() {
+            if ports.is_empty() {
+                continue;
             }
-            s.with_host(self.host.clone())
-        });
+            let from = (base + i as u32 * deep_span(&self.cfg)) as u16;
+            let seed = self.seed ^ (0xdee9 + i as u64);
+            if let Ok(mut s) = Session::new(self.target, &ports, self.source, cfg, from, seed) {
+                for &(hop, at) in &self.icmp_spent {
+                    s.note_icmp_spent(hop, at);
+                }
+                self.deep
+                    .push(s.with_host(self.host.clone()).local(self.local));
+            }
+        }
+    }
+
+    /// Whether the silent run of representative `port` borders (in port order) a port rejected with ICMP by
+    /// one of `limited`.
+    fn beside_limited_rejections(&self, port: u16, limited: &[IpAddr]) -> bool {
+        let Some(Kind::Silent { first }) = self.kind_of.get(&port).copied() else {
+            return false;
+        };
+        let (Some(lo), Some(mut hi)) = (self.index_of(first), self.index_of(port)) else {
+            return false;
+        };
+        while hi + 1 < self.ports.len() && self.ports[hi + 1].answer.is_none() {
+            hi += 1;
+        }
+        let by_limited = |i: Option<usize>| {
+            i.and_then(|i| self.ports.get(i)).is_some_and(
+                |p| matches!(p.answer, Some(First::Icmp { from }) if limited.contains(&from)),
+            )
+        };
+        by_limited(lo.checked_sub(1)) || by_limited(Some(hi + 1))
     }
 
     fn learn(&mut self, idx: usize, try_: u8, seen: &Observed, answer: First) {
@@ -534,12 +582,12 @@ impl Sweep {
             return;
         }
         self.ports[idx].answer = Some(answer);
-        if matches!(answer, First::Icmp | First::RouteError) {
+        if matches!(answer, First::Icmp { .. } | First::RouteError) {
             self.icmp_spent
                 .push((TtlReading::of(seen.packet.ip.ttl).hops.0, seen.ts));
         }
-        if answer == First::Icmp {
-            let n = self.icmp_from.entry(seen.packet.ip.src).or_insert(0);
+        if let First::Icmp { from } = answer {
+            let n = self.icmp_from.entry(from).or_insert(0);
             *n = n.saturating_add(1);
         }
         if answer == First::RouteError {
@@ -552,6 +600,12 @@ impl Sweep {
                     None => {
                         self.srtt = Some(rtt);
                         self.rttvar = Duration(rtt.0 / 2);
+                        // The first measurement: the waits set before it (1 s) shrink to what the path needs.
+                        let rto = self.rto();
+                        for e in self.in_flight.iter_mut() {
+                            let sent = self.ports[e.1 as usize].sent_at;
+                            e.0 = e.0.min(sent.plus(rto));
+                        }
                     }
                     Some(s) => {
                         let err = (rtt.0 - s.0).abs();
@@ -569,7 +623,7 @@ impl Sweep {
                 1.0 / self.cwnd
             };
             self.cwnd = self.cwnd.min(f64::from(self.cfg.max_window));
-        } else if answer != First::Icmp {
+        } else if !matches!(answer, First::Icmp { .. }) {
             // A retransmission was answered: the first SYN or its answer was lost. Once per round trip.
             let rtt = self.srtt.unwrap_or(Duration::from_millis(100));
             if seen.ts >= self.last_cut.plus(rtt) {
@@ -638,7 +692,7 @@ impl Sweep {
                     {
                         Some(First::RouteError)
                     }
-                    _ => Some(First::Icmp),
+                    _ => Some(First::Icmp { from: p.ip.src }),
                 }
             }
             _ => None,
@@ -755,22 +809,33 @@ impl Plan for Sweep {
             }
         }
         if self.phase == Phase::Deep {
-            match self.deep.as_mut() {
-                Some(s) => {
-                    let (o, next) = s.poll(now);
-                    out.extend(o);
-                    if next.is_none() {
-                        self.phase = Phase::Done;
-                        self.done_at = Some(now);
-                    } else {
-                        return (out, next);
+            let mut next: Option<Timestamp> = None;
+            for i in 0..self.deep.len() {
+                if self.deep[i].is_done() {
+                    continue;
+                }
+                let (o, n) = self.deep[i].poll(now);
+                // Both sessions draw on the same routers' ICMP buckets: each TTL-limited SYN of one is charged
+                // to the other's model too.
+                for p in &o {
+                    if let Purpose::TtlWalk(t) | Purpose::PathWalk(t) = p.purpose {
+                        for (k, other) in self.deep.iter_mut().enumerate() {
+                            if k != i {
+                                other.note_icmp_spent(t, now);
+                            }
+                        }
                     }
                 }
-                None => {
-                    self.phase = Phase::Done;
-                    self.done_at = Some(now);
+                out.extend(o);
+                if let Some(n) = n {
+                    next = Some(next.map_or(n, |x: Timestamp| x.min(n)));
                 }
             }
+            if next.is_some() {
+                return (out, next);
+            }
+            self.phase = Phase::Done;
+            self.done_at = Some(now);
         }
         if self.phase == Phase::Done {
             return (out, None);
@@ -787,10 +852,8 @@ impl Plan for Sweep {
     }
 
     fn on_frame(&mut self, seen: &Observed) -> bool {
-        if let Some(s) = self.deep.as_mut() {
-            if s.on_frame(seen) {
-                return true;
-            }
+        if self.deep.iter_mut().any(|s| s.on_frame(seen)) {
+            return true;
         }
         let Some((idx, try_, ours)) = self.first_pass_probe(seen) else {
             return false;
@@ -816,10 +879,12 @@ impl Plan for Sweep {
         let t0 = self.t0.unwrap_or_default();
         let end = self.done_at.unwrap_or(self.last_poll);
         let judged = self.judge_first_pass();
-        let deep: HashMap<u16, TargetReport> = match self.deep.as_mut() {
-            Some(s) => s.reports().into_iter().map(|r| (r.port, r)).collect(),
-            None => HashMap::new(),
-        };
+        let deep: HashMap<u16, TargetReport> = self
+            .deep
+            .iter_mut()
+            .flat_map(Session::reports)
+            .map(|r| (r.port, r))
+            .collect();
         // Own frames per port (ICMP errors and SYNs that no attempt holds are rare: a linear pass is enough).
         let mut out = Vec::with_capacity(self.ports.len());
         // The judgement of a route error, for the ports it settled before their SYN was sent.
@@ -886,17 +951,24 @@ impl Plan for Sweep {
     }
 
     fn port_of(&self, seen: &Observed) -> Option<u16> {
-        match (self.first_pass_probe(seen), self.deep.as_ref()) {
-            (Some((idx, _, _)), _) => Some(self.ports[idx].port),
-            (None, Some(s)) => s.port_of(seen),
-            (None, None) => None,
+        match self.first_pass_probe(seen) {
+            Some((idx, _, _)) => Some(self.ports[idx].port),
+            None => self.deep.iter().find_map(|s| s.port_of(seen)),
         }
     }
 
     fn describe(&self, seen: &Observed) -> String {
-        match (self.first_pass_probe(seen), self.deep.as_ref()) {
-            (None, Some(s)) => format!("{} (a deeper step of the sweep)", s.describe(seen)),
-            _ => self.describe_first_pass(seen),
+        if self.first_pass_probe(seen).is_some() {
+            return self.describe_first_pass(seen);
+        }
+        let s = self
+            .deep
+            .iter()
+            .find(|s| s.port_of(seen).is_some())
+            .or(self.deep.first());
+        match s {
+            Some(s) => format!("{} (a deeper step of the sweep)", s.describe(seen)),
+            None => self.describe_first_pass(seen),
         }
     }
 }
@@ -1026,9 +1098,13 @@ mod tests {
         let reports = simulate(s, move |t, o| {
             let mut back = n.respond(t, o);
             k += 1;
+            let first_pass = parse_frame(LinkType::RAW, &o.datagram)
+                .ok()
+                .is_some_and(|p| p.tcp().is_some_and(|t| t.src_port < 40_003));
             for (delay, _) in back.iter_mut() {
-                // Every third answer comes after the retransmission timeout: the try after it overlaps it.
-                if k % 3 == 0 {
+                // Every third answer of the first pass comes after the retransmission timeout: the try after
+                // it overlaps it.
+                if first_pass && k % 3 == 0 {
                     *delay = Duration(delay.0 + 150_000_000);
                 }
             }

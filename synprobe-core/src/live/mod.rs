@@ -42,7 +42,8 @@ pub use crate::session::simulate;
 use crate::capture::{LinkType, PcapNgWriter};
 use crate::error::{check, ConfigError, Error, Result};
 use crate::model::Observed;
-use crate::session::{source_ports_needed, Outgoing, Session, SessionConfig, TargetReport};
+use crate::session::{source_ports_needed, Outgoing, Plan, Session, SessionConfig, TargetReport};
+use crate::sweep::{is_sweep, Sweep, SweepConfig};
 use crate::time::Timestamp;
 use crate::wire::parse_frame;
 
@@ -71,8 +72,10 @@ impl Job {
 /// Prober settings.
 #[derive(Debug, Clone)]
 pub struct ProberConfig {
-    /// The plan for each target.
+    /// The plan for each target of an address with a few ports.
     pub session: SessionConfig,
+    /// The plan for an address with more ports than [`crate::sweep::SWEEP_FROM_PORTS`]: a sweep.
+    pub sweep: SweepConfig,
     /// Capture on this interface instead of the one the route uses.
     pub interface: Option<String>,
     /// Packets per second at most, over all targets (default 500, bursts of 100).
@@ -87,6 +90,7 @@ impl ProberConfig {
     /// interface name. [`Prober::open`] does.
     pub fn validate(&self) -> std::result::Result<(), ConfigError> {
         self.session.validate()?;
+        self.sweep.validate()?;
         check::at_least_one("prober.max_pps", self.max_pps)?;
         if self.interface.as_deref() == Some("") {
             return Err(ConfigError::Empty {
@@ -101,6 +105,7 @@ impl Default for ProberConfig {
     fn default() -> Self {
         ProberConfig {
             session: SessionConfig::default(),
+            sweep: SweepConfig::default(),
             interface: None,
             max_pps: 500,
             connect: false,
@@ -176,6 +181,28 @@ pub struct RunOutcome {
     pub interrupted: bool,
 }
 
+/// The plan of one address: a deep session, or a sweep of many ports.
+enum Probing {
+    Deep(Box<Session>),
+    Sweep(Box<Sweep>),
+}
+
+impl Probing {
+    fn plan(&mut self) -> &mut dyn Plan {
+        match self {
+            Probing::Deep(s) => s.as_mut(),
+            Probing::Sweep(s) => s.as_mut(),
+        }
+    }
+
+    fn plan_ref(&self) -> &dyn Plan {
+        match self {
+            Probing::Deep(s) => s.as_ref(),
+            Probing::Sweep(s) => s.as_ref(),
+        }
+    }
+}
+
 struct Tap {
     name: String,
     cap: pcap::Capture<pcap::Active>,
@@ -238,12 +265,21 @@ impl Prober {
             e.0.push(*target);
             e.1.push(*source);
         }
+        // A sweep's answers come by the tens of thousands a second: a kernel buffer to hold a second of them.
+        let sweeping = {
+            let mut per: HashMap<IpAddr, usize> = HashMap::new();
+            for j in jobs {
+                *per.entry(j.target).or_default() += 1;
+            }
+            per.values().any(|&n| is_sweep(n))
+        };
+        let buffer = if sweeping { 32 << 20 } else { 1 << 20 };
         let mut taps = Vec::new();
         let mut names: Vec<&String> = by_iface.keys().collect();
         names.sort();
         for name in names {
             let (targets, srcs) = &by_iface[name];
-            taps.push(open_tap(name, targets, srcs)?);
+            taps.push(open_tap(name, targets, srcs, buffer)?);
         }
         Ok(Prober {
             cfg,
@@ -284,10 +320,14 @@ impl Prober {
             }
         }
         // Each session gets its own range of source ports, so that every reply has exactly one owner.
-        let need: u32 = targets
-            .iter()
-            .map(|t| source_ports_needed(t.2.len(), &self.cfg.session))
-            .sum();
+        let span_of = |ports: usize| {
+            if is_sweep(ports) {
+                crate::sweep::source_ports_needed(&self.cfg.sweep)
+            } else {
+                source_ports_needed(ports, &self.cfg.session)
+            }
+        };
+        let need: u32 = targets.iter().map(|t| span_of(t.2.len())).sum();
         const FIRST_PORT: u32 = 10_000;
         if need > 65_535 - FIRST_PORT {
             return Err(Error::SourcePorts {
@@ -299,38 +339,57 @@ impl Prober {
             .into());
         }
         let mut base = FIRST_PORT + (seed % u64::from(65_535 - FIRST_PORT - need + 1)) as u32;
-        let mut sessions: Vec<Session> = Vec::new();
+        let mut sessions: Vec<Probing> = Vec::new();
         for (i, (target, host, ports)) in targets.into_iter().enumerate() {
             let source = self.sources.get(&target).copied().unwrap_or(target);
-            let span = source_ports_needed(ports.len(), &self.cfg.session);
-            sessions.push(
-                Session::new(
-                    target,
-                    &ports,
-                    source,
-                    self.cfg.session.clone(),
-                    base as u16,
-                    seed.wrapping_mul(i as u64 + 1).rotate_left(17),
-                )
-                .map_err(Error::from)?
-                .with_host(host)
-                .local(source == target),
-            );
+            let span = span_of(ports.len());
+            let seed = seed.wrapping_mul(i as u64 + 1).rotate_left(17);
+            let local = source == target;
+            sessions.push(if is_sweep(ports.len()) {
+                let cfg = self.cfg.sweep.clone();
+                Probing::Sweep(Box::new(
+                    Sweep::new(target, &ports, source, cfg, base as u16, seed)
+                        .map_err(Error::from)?
+                        .with_host(host)
+                        .local(local),
+                ))
+            } else {
+                let cfg = self.cfg.session.clone();
+                Probing::Deep(Box::new(
+                    Session::new(target, &ports, source, cfg, base as u16, seed)
+                        .map_err(Error::from)?
+                        .with_host(host)
+                        .local(local),
+                ))
+            });
             base += span;
         }
+        // Which job a frame belongs to: by address and port, or the address's first job.
+        let mut job_index: HashMap<(IpAddr, u16), usize> = HashMap::with_capacity(jobs.len());
+        let mut first_job: HashMap<IpAddr, usize> = HashMap::new();
+        for (i, j) in jobs.iter().enumerate() {
+            job_index.entry((j.target, j.port)).or_insert(i);
+            first_job.entry(j.target).or_insert(i);
+        }
         let job_of = |target: IpAddr, port: Option<u16>| {
-            jobs.iter()
-                .position(|j| j.target == target && port.is_none_or(|p| p == j.port))
+            port.and_then(|p| job_index.get(&(target, p)))
+                .or_else(|| first_job.get(&target))
+                .copied()
                 .unwrap_or(0)
         };
         // For an address of this host, its own listen-queue counters before the run (see `note_local`).
         let counters_before = sessions
             .iter()
+            .filter_map(|s| match s {
+                Probing::Deep(s) => Some(s.as_ref()),
+                Probing::Sweep(_) => None,
+            })
             .any(|s| self.sources.get(&s.target()) == Some(&s.target()))
             .then(local::listen_counters)
             .and_then(std::result::Result::ok);
         let mut queue: VecDeque<Outgoing> = VecDeque::new();
-        let burst = 100.0f64;
+        // Bursts of 100 packets, or 10 ms worth at a high rate (a sweep paces itself below it).
+        let burst = (f64::from(self.cfg.max_pps) / 100.0).max(100.0);
         let mut tokens = burst;
         let mut last_refill = now();
         let mut interrupted = false;
@@ -341,8 +400,8 @@ impl Prober {
             }
             let t = now();
             let mut next: Option<Timestamp> = None;
-            for s in sessions.iter_mut().filter(|s| !s.is_done()) {
-                let (out, deadline) = s.poll(t);
+            for s in sessions.iter_mut().filter(|s| !s.plan_ref().is_done()) {
+                let (out, deadline) = s.plan().poll(t);
                 queue.extend(out);
                 if let Some(d) = deadline {
                     next = Some(next.map_or(d, |n: Timestamp| n.min(d)));
@@ -360,7 +419,7 @@ impl Prober {
                 })?;
                 tokens -= 1.0;
             }
-            if queue.is_empty() && sessions.iter().all(Session::is_done) {
+            if queue.is_empty() && sessions.iter().all(|s| s.plan_ref().is_done()) {
                 break;
             }
             let wait_ms = if !queue.is_empty() {
@@ -393,7 +452,10 @@ impl Prober {
             }
         }
         if self.cfg.connect && !interrupted {
-            for s in sessions.iter_mut() {
+            for s in sessions.iter_mut().filter_map(|s| match s {
+                Probing::Deep(s) => Some(s.as_mut()),
+                Probing::Sweep(_) => None,
+            }) {
                 for port in s.ports_answered_syn_ack() {
                     let outcome = full_connect(s.target(), port, std::time::Duration::from_secs(3));
                     s.note_connect(port, outcome);
@@ -406,6 +468,10 @@ impl Prober {
                 .unwrap_or_default();
             for s in sessions
                 .iter_mut()
+                .filter_map(|s| match s {
+                    Probing::Deep(s) => Some(s.as_mut()),
+                    Probing::Sweep(_) => None,
+                })
                 .filter(|s| self.sources.get(&s.target()) == Some(&s.target()))
             {
                 for port in s.ports() {
@@ -436,7 +502,7 @@ impl Prober {
 
     fn drain(
         &mut self,
-        sessions: &mut [Session],
+        sessions: &mut [Probing],
         frames: &mut Vec<CapturedFrame>,
         job_of: &dyn Fn(IpAddr, Option<u16>) -> usize,
     ) -> Result<()> {
@@ -465,7 +531,7 @@ impl Prober {
                     len: h.len,
                     packet: parsed,
                 };
-                for s in sessions.iter_mut() {
+                for s in sessions.iter_mut().map(Probing::plan) {
                     if s.on_frame(&seen) {
                         frames.push(CapturedFrame {
                             interface: iface as u32,
@@ -515,22 +581,19 @@ fn full_connect(
     }
 }
 
-/// Every session's reports, in the order of the jobs they answer.
-fn in_job_order(jobs: &[Job], sessions: &mut [Session]) -> Vec<TargetReport> {
-    let mut all: Vec<TargetReport> = sessions.iter_mut().flat_map(Session::reports).collect();
-    let mut out = Vec::with_capacity(jobs.len());
-    for j in jobs {
-        if let Some(i) = all
-            .iter()
-            .position(|r| r.target == j.target && r.port == j.port)
-        {
-            out.push(all.swap_remove(i));
-        }
-    }
-    out
+/// Every plan's reports, in the order of the jobs they answer.
+fn in_job_order(jobs: &[Job], sessions: &mut [Probing]) -> Vec<TargetReport> {
+    let mut all: HashMap<(IpAddr, u16), TargetReport> = sessions
+        .iter_mut()
+        .flat_map(|s| s.plan().reports())
+        .map(|r| ((r.target, r.port), r))
+        .collect();
+    jobs.iter()
+        .filter_map(|j| all.remove(&(j.target, j.port)))
+        .collect()
 }
 
-fn open_tap(name: &str, targets: &[IpAddr], sources: &[IpAddr]) -> Result<Tap> {
+fn open_tap(name: &str, targets: &[IpAddr], sources: &[IpAddr], buffer: i32) -> Result<Tap> {
     let cap_err = |e: pcap::Error| {
         let reason = e.to_string();
         if reason.contains("ermission") || reason.contains("not permitted") {
@@ -548,7 +611,7 @@ fn open_tap(name: &str, targets: &[IpAddr], sources: &[IpAddr]) -> Result<Tap> {
         .map_err(cap_err)?
         .immediate_mode(true)
         .snaplen(1024)
-        .buffer_size(1 << 20)
+        .buffer_size(buffer)
         .timeout(1)
         .open()
         .map_err(cap_err)?;
