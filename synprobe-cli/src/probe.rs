@@ -1,6 +1,5 @@
 //! `synprobe HOST PORTS`: live deep analysis.
 
-use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::net::{IpAddr, ToSocketAddrs};
@@ -19,32 +18,84 @@ use crate::exit;
 use crate::palette::Palette;
 use crate::ProbeArgs;
 
-/// Resolve a host to every address it has (a literal address stays itself).
+/// Resolve a host to every address it has (a literal address stays itself), sorted.
 fn resolve(host: &str, v4: bool, v6: bool) -> Result<Vec<IpAddr>, String> {
+    let mut addrs = resolve_in_order(host, v4, v6)?;
+    addrs.sort();
+    Ok(addrs)
+}
+
+/// Resolve a host to every address it has of the chosen family (`v4`, `v6`, or both when neither), in the
+/// resolver's order, each once (a literal address stays itself). The error says what to do.
+pub(crate) fn resolve_in_order(host: &str, v4: bool, v6: bool) -> Result<Vec<IpAddr>, String> {
     let host_part = host.trim_start_matches('[').trim_end_matches(']');
-    let mut addrs: BTreeSet<IpAddr> = BTreeSet::new();
+    let mut addrs: Vec<IpAddr> = Vec::new();
     match host_part.parse::<IpAddr>() {
-        Ok(a) => {
-            addrs.insert(a);
-        }
+        Ok(a) => addrs.push(a),
         Err(_) => {
             let found = (host_part, 0).to_socket_addrs().map_err(|e| {
                 format!("cannot resolve {host}: {e} (check the name, or give an address)")
             })?;
-            addrs.extend(found.map(|s| s.ip()));
+            for a in found.map(|s| s.ip()) {
+                if !addrs.contains(&a) {
+                    addrs.push(a);
+                }
+            }
         }
     }
-    let picked: Vec<IpAddr> = addrs
-        .into_iter()
-        .filter(|a| (!v4 && !v6) || (v4 && a.is_ipv4()) || (v6 && a.is_ipv6()))
-        .collect();
-    if picked.is_empty() {
+    addrs.retain(|a| (!v4 && !v6) || (v4 && a.is_ipv4()) || (v6 && a.is_ipv6()));
+    if addrs.is_empty() {
         let (fam, flag) = if v4 { ("IPv4", "-4") } else { ("IPv6", "-6") };
         return Err(format!(
             "{host} has no {fam} address (without {flag}, its other addresses are probed)"
         ));
     }
-    Ok(picked)
+    Ok(addrs)
+}
+
+/// One job per address and port; `host` is kept as the name when it is not a literal address.
+pub(crate) fn jobs_for(host: &str, addrs: &[IpAddr], ports: &[u16]) -> Vec<Job> {
+    let host_name = host.parse::<IpAddr>().is_err().then(|| host.to_string());
+    addrs
+        .iter()
+        .flat_map(|a| {
+            ports.iter().map(|p| Job {
+                host: host_name.clone(),
+                target: *a,
+                port: *p,
+            })
+        })
+        .collect()
+}
+
+/// The `--max-targets` rule: more address/port pairs than `max` is a usage error, said on stderr.
+pub(crate) fn within_max_targets(pairs: usize, max: usize) -> bool {
+    if pairs > max {
+        eprintln!(
+            "synprobe: {pairs} address/port pairs is more than --max-targets {max}: name fewer ports, or raise it"
+        );
+        return false;
+    }
+    true
+}
+
+/// A flag that SIGINT and SIGTERM raise, for [`Prober::run`]'s `stop`.
+pub(crate) fn stop_on_signals() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register(sig, Arc::clone(&stop));
+    }
+    stop
+}
+
+/// The headline of a live report without its leading "ADDRESS port PORT: ", for lines that name the target
+/// themselves.
+pub(crate) fn headline_after_target(r: &TargetReport) -> String {
+    let headline = Explain::of_target(r).headline(&r.judgement);
+    let prefix = format!("{} port {}: ", r.target, r.port);
+    headline
+        .strip_prefix(&prefix)
+        .map_or_else(|| headline.clone(), str::to_string)
 }
 
 pub fn run(args: &ProbeArgs) -> io::Result<u8> {
@@ -68,27 +119,12 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
             return Ok(exit::NO_TARGET);
         }
     };
-    let host_name = host.parse::<IpAddr>().is_err().then(|| host.clone());
-    if host_name.is_some() {
+    if host.parse::<IpAddr>().is_err() {
         let list: Vec<String> = addrs.iter().map(IpAddr::to_string).collect();
         tracing::info!("{host} resolves to {}", list.join(", "));
     }
-    let jobs: Vec<Job> = addrs
-        .iter()
-        .flat_map(|a| {
-            ports.iter().map(|p| Job {
-                host: host_name.clone(),
-                target: *a,
-                port: *p,
-            })
-        })
-        .collect();
-    if jobs.len() > args.max_targets {
-        eprintln!(
-            "synprobe: {} address/port pairs is more than --max-targets {}: name fewer ports, or raise it",
-            jobs.len(),
-            args.max_targets
-        );
+    let jobs = jobs_for(host, &addrs, &ports);
+    if !within_max_targets(jobs.len(), args.max_targets) {
         return Ok(exit::USAGE);
     }
     let mut session = SessionConfig {
@@ -182,10 +218,7 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
             who.gid
         );
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        let _ = signal_hook::flag::register(sig, Arc::clone(&stop));
-    }
+    let stop = stop_on_signals();
     let links = prober.link_types();
     let started = Instant::now();
     let (outcome, failure) = match prober.run(jobs, &stop) {
@@ -271,7 +304,7 @@ fn warn(args: &ProbeArgs, what: std::fmt::Arguments<'_>) {
 
 /// Say what stopped the probe and pick its exit code: settings the core refuses 2, missing privilege 77,
 /// anything else about the target 68.
-fn fail(e: &Error) -> u8 {
+pub(crate) fn fail(e: &Error) -> u8 {
     eprintln!("synprobe: {}", Advised(e));
     match e {
         Error::Config(_) => exit::USAGE,
@@ -307,21 +340,9 @@ fn human(out: &mut impl Write, r: &TargetReport, trace: bool, palette: Palette) 
         palette.verdict(j.verdict, j.verdict),
         j.confidence
     )?;
-    let prefix = format!("{} port {}: ", r.target, r.port);
-    let headline = words.headline(j);
-    writeln!(
-        out,
-        "  {}",
-        headline.strip_prefix(&prefix).unwrap_or(&headline)
-    )?;
+    writeln!(out, "  {}", headline_after_target(r))?;
     if let Some(rej) = j.rejecter {
-        let hops = rej.hops.map_or("?".into(), |h| h.0.to_string());
-        writeln!(
-            out,
-            "  rejecter: {} at hop {hops}{}",
-            rej.addr,
-            crate::render::rejecter_note(rej.kind)
-        )?;
+        writeln!(out, "  rejecter: {}", crate::render::rejecter_at(rej))?;
     }
     let mut facts = Vec::new();
     if let Some(h) = j.target_hops {

@@ -10,8 +10,8 @@ use synprobe_core::matcher::MatchConfig;
 use synprobe_core::record::{write_attempt_json, AddrText, FileErrorRecord, SummaryRecord};
 use synprobe_core::trace::attempt_lines;
 use synprobe_core::{
-    replay_parallel as run_replay, Duration, EngineConfig, Error, RejecterKind, ReplayOptions,
-    Report, Summary, SummaryRow, Timestamp, Verdict,
+    replay_parallel as run_replay, Duration, EngineConfig, Error, Rejecter, RejecterKind,
+    ReplayOptions, Report, Summary, SummaryRow, Timestamp, Verdict,
 };
 
 use crate::advice::{Advised, AdvisedCapture};
@@ -423,6 +423,12 @@ fn describe_format(f: &Format) -> String {
         Format::PcapNg => "pcapng (link types and timestamp resolutions per interface)".to_string(),
         other => format!("{other:?}"),
     }
+}
+
+/// "198.18.0.2 at hop 1", with the note of [`rejecter_note`] ("?" for a hop count that cannot be told).
+pub fn rejecter_at(rej: Rejecter) -> String {
+    let hops = rej.hops.map_or("?".into(), |h| h.0.to_string());
+    format!("{} at hop {hops}{}", rej.addr, rejecter_note(rej.kind))
 }
 
 /// What the rejecter line adds after the address and hop, by the rejecter's kind.
