@@ -353,6 +353,11 @@ fn watch_prints_the_first_state_then_changes_then_the_history_on_sigint() {
     assert_eq!(back["flapping"], true, "{back}");
     let (code, rest, err) = w.interrupt();
     assert_eq!(code, Some(130), "{err}");
+    println!(
+        "{}\n{}",
+        w_seen_json(&[&first, &dropped, &back]),
+        rest.join("\n")
+    );
     let history = parse(rest.last().expect("the history object"));
     assert_eq!(history["type"], "history");
     assert_eq!(history["schema_version"], 2);
@@ -361,4 +366,12 @@ fn watch_prints_the_first_state_then_changes_then_the_history_on_sigint() {
     assert_eq!(port["flapping"], true);
     assert_eq!(port["current"]["verdict"], "open");
     assert_eq!(port["changes"].as_array().map(Vec::len), Some(2));
+}
+
+fn w_seen_json(lines: &[&Value]) -> String {
+    lines
+        .iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
 }

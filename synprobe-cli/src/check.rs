@@ -53,18 +53,21 @@ pub const UNKNOWN: u8 = State::Unknown as u8;
 
 /// The exit codes of `synprobe check`, for its `--help` (README.md has the same table).
 pub const CODES: &[(u8, &str)] = &[
-    (0, "OK: the verdict's state is ok (by default: open, within -w/-c)"),
+    (
+        0,
+        "OK: the verdict's state is ok (default: open, within -w/-c)",
+    ),
     (
         1,
-        "WARNING: the verdict's state is warning, or an open port answered slower than -w",
+        "WARNING: the verdict's state is warning, or open but slower than -w",
     ),
     (
         2,
-        "CRITICAL: the verdict's state is critical (by default: every verdict but open), or slower than -c",
+        "CRITICAL: the verdict's state is critical (default: all but open), or slower than -c",
     ),
     (
         3,
-        "UNKNOWN: a local problem only: bad arguments, missing privilege, a name that does not resolve, no route or capture device, an internal error",
+        "UNKNOWN: a local problem only (arguments, privilege, name, route, capture device)",
     ),
 ];
 
@@ -96,12 +99,8 @@ pub struct CheckArgs {
     /// below 8 s), and the probe is judged on what it has seen when the time is up.
     #[arg(short = 't', long, value_name = "SECS", default_value_t = 10.0, value_parser = crate::parse_secs)]
     timeout: f64,
-    /// Only IPv4 addresses of the host.
-    #[arg(short = '4', conflicts_with = "ipv6")]
-    ipv4: bool,
-    /// Only IPv6 addresses of the host.
-    #[arg(short = '6')]
-    ipv6: bool,
+    #[command(flatten)]
+    family: crate::probe::FamilyArgs,
     /// The state of a verdict, e.g. `--state closed=warning` (repeatable). Verdicts: open, closed, firewall-rst,
     /// icmp-rejected, unreachable, filtered; states: ok, warning, critical, unknown. Default: open is ok, every
     /// other verdict critical.
@@ -291,10 +290,23 @@ fn unknown(what: impl std::fmt::Display) -> u8 {
     UNKNOWN
 }
 
+/// A usage error of `synprobe check` (clap has printed it on stderr): UNKNOWN (3), said on stdout too, where
+/// Nagios reads, as the plugin conventions ask.
+pub fn usage_error(e: &clap::Error) -> u8 {
+    let text = e.to_string();
+    // The error's first paragraph, on one line.
+    let first = text.split("\n\n").next().unwrap_or_default();
+    let words: Vec<&str> = first.split_whitespace().collect();
+    unknown(format_args!(
+        "invalid arguments: {} (see synprobe check --help)",
+        words.join(" ").trim_start_matches("error: ")
+    ))
+}
+
 /// Run the check; returns the exit code (3 for any local problem, output errors included).
 pub fn run(args: &CheckArgs) -> u8 {
     let started = Instant::now();
-    let addrs = match resolve_in_order(&args.host, args.ipv4, args.ipv6) {
+    let addrs = match resolve_in_order(&args.host, args.family.ipv4, args.family.ipv6) {
         Ok(a) => a,
         Err(e) => return unknown(e),
     };

@@ -113,12 +113,8 @@ struct ProbeArgs {
     /// Ports: 443, 80,443 or 8000-8010.
     #[arg(required = true)]
     ports: Option<String>,
-    /// Only IPv4 addresses of the host.
-    #[arg(short = '4', conflicts_with = "ipv6")]
-    ipv4: bool,
-    /// Only IPv6 addresses of the host.
-    #[arg(short = '6')]
-    ipv6: bool,
+    #[command(flatten)]
+    family: probe::FamilyArgs,
     /// Send just the SYN (and its retransmissions) and judge on what comes back.
     #[arg(long)]
     quick: bool,
@@ -225,10 +221,8 @@ fn main() -> ExitCode {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
                     exit::code(exit::OK)
                 }
-                // A Nagios plugin's usage error is UNKNOWN (3), said on stdout, where Nagios reads.
                 _ if std::env::args().nth(1).as_deref() == Some("check") => {
-                    println!("TCP UNKNOWN - invalid arguments (see synprobe check --help)");
-                    exit::code(check::UNKNOWN)
+                    exit::code(check::usage_error(&e))
                 }
                 _ => exit::code(exit::USAGE),
             };

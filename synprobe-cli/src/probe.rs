@@ -18,6 +18,17 @@ use crate::exit;
 use crate::palette::Palette;
 use crate::ProbeArgs;
 
+/// `-4` / `-6`: which addresses of a host name to take.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub(crate) struct FamilyArgs {
+    /// Only IPv4 addresses of the host.
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// Only IPv6 addresses of the host.
+    #[arg(short = '6')]
+    pub ipv6: bool,
+}
+
 /// Resolve a host to every address it has (a literal address stays itself), sorted.
 fn resolve(host: &str, v4: bool, v6: bool) -> Result<Vec<IpAddr>, String> {
     let mut addrs = resolve_in_order(host, v4, v6)?;
@@ -112,7 +123,7 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
             return Ok(exit::USAGE);
         }
     };
-    let addrs = match resolve(host, args.ipv4, args.ipv6) {
+    let addrs = match resolve(host, args.family.ipv4, args.family.ipv6) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("synprobe: {e}");

@@ -41,12 +41,8 @@ pub struct WatchArgs {
     /// A port is FLAPPING when it changed at least this many times within --flap-window.
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     flap_changes: u32,
-    /// Only IPv4 addresses of the host.
-    #[arg(short = '4', conflicts_with = "ipv6")]
-    ipv4: bool,
-    /// Only IPv6 addresses of the host.
-    #[arg(short = '6')]
-    ipv6: bool,
+    #[command(flatten)]
+    family: crate::probe::FamilyArgs,
     /// Send just the SYN (and its retransmissions) each round and judge on what comes back.
     #[arg(long)]
     quick: bool,
@@ -374,7 +370,7 @@ pub fn run(args: &WatchArgs) -> io::Result<u8> {
             return Ok(exit::USAGE);
         }
     };
-    let addrs = match resolve_in_order(&args.host, args.ipv4, args.ipv6) {
+    let addrs = match resolve_in_order(&args.host, args.family.ipv4, args.family.ipv6) {
         Ok(mut a) => {
             a.sort();
             a
