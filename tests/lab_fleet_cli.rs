@@ -355,7 +355,7 @@ fn watch_prints_the_first_state_then_changes_then_the_history_on_sigint() {
     assert_eq!(code, Some(130), "{err}");
     println!(
         "{}\n{}",
-        w_seen_json(&[&first, &dropped, &back]),
+        json_lines(&[&first, &dropped, &back]),
         rest.join("\n")
     );
     let history = parse(rest.last().expect("the history object"));
@@ -368,7 +368,8 @@ fn watch_prints_the_first_state_then_changes_then_the_history_on_sigint() {
     assert_eq!(port["changes"].as_array().map(Vec::len), Some(2));
 }
 
-fn w_seen_json(lines: &[&Value]) -> String {
+/// The objects, one per line.
+fn json_lines(lines: &[&Value]) -> String {
     lines
         .iter()
         .map(|v| v.to_string())
