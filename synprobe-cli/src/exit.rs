@@ -19,7 +19,7 @@ pub const NO_TARGET: u8 = 68;
 pub const CANNOT_WRITE: u8 = 74;
 /// Missing privilege (CAP_NET_RAW) for live probing.
 pub const NO_PERMISSION: u8 = 77;
-/// Stopped by SIGINT/SIGTERM: the partial report was printed.
+/// Stopped by SIGINT/SIGTERM: the partial report (`watch`: the history) was printed.
 pub const INTERRUPTED: u8 = 130;
 
 /// The exit code for a probe verdict; with several targets the highest wins.
@@ -52,7 +52,7 @@ pub const CODES: &[(u8, &str)] = &[
     (NO_TARGET, "probe: the target cannot be probed (the name does not resolve, no route or capture device)"),
     (CANNOT_WRITE, "the output cannot be written (a closed pipe is not an error)"),
     (NO_PERMISSION, "probe: missing privilege (CAP_NET_RAW): use sudo, or setcap cap_net_raw,cap_net_admin+ep"),
-    (INTERRUPTED, "probe: interrupted (SIGINT/SIGTERM); the partial report was printed"),
+    (INTERRUPTED, "probe: interrupted (SIGINT/SIGTERM); the partial report was printed (watch: the history)"),
 ];
 
 /// The table for `--help`, made from [`CODES`].

@@ -1,6 +1,7 @@
 //! synprobe: "connection refused" — who refused, and why? The command line over synprobe-core.
 
 mod advice;
+mod check;
 mod exit;
 mod manual;
 mod palette;
@@ -8,6 +9,7 @@ mod probe;
 mod progress;
 mod render;
 mod verbose;
+mod watch;
 
 use std::io::{self, Write};
 use std::net::IpAddr;
@@ -63,6 +65,22 @@ enum Command {
     /// Read it with `synprobe man | man -l -`; install it with
     /// `synprobe man | sudo tee /usr/local/share/man/man1/synprobe.1 >/dev/null`.
     Man,
+    /// A Nagios / Icinga plugin in check_tcp's conventions: `TCP OK - …`, perfdata, exit 0/1/2/3.
+    ///
+    /// One status line naming the verdict and who refused (`TCP CRITICAL - firewall-rst: …`), Nagios perfdata
+    /// after ` | ` (`time=0.012345s;W;C;0;T target_hops=3;;;0 rejecter_hops=1;;;0`), and the exit code of the
+    /// state: 0 OK, 1 WARNING, 2 CRITICAL; 3 UNKNOWN only for a local problem (bad arguments, missing privilege,
+    /// a name that does not resolve, no route or capture device), never for a probe result.
+    #[command(after_help = check::help())]
+    Check(check::CheckArgs),
+    /// Probe on an interval and print a line only when a port's verdict or rejecter changes; flag flapping.
+    ///
+    /// One prober, opened once (then privileges are dropped), probes every port each round. The first round
+    /// prints each port's state; later rounds print `time host:port old → new` and the evidence when the verdict
+    /// or the rejecter changes, with FLAPPING when a port changed at least --flap-changes times within
+    /// --flap-window. SIGINT/SIGTERM print the history of every port and exit 130.
+    #[command(after_help = exit::help())]
+    Watch(watch::WatchArgs),
 }
 
 /// How much to say on stderr, and whether to colour stdout. Shared by live probing and replay.
@@ -96,12 +114,8 @@ struct ProbeArgs {
     /// SYN each, then the deeper steps once per kind of answer, reported grouped by verdict and rejecter.
     #[arg(required = true)]
     ports: Option<String>,
-    /// Only IPv4 addresses of the host.
-    #[arg(short = '4', conflicts_with = "ipv6")]
-    ipv4: bool,
-    /// Only IPv6 addresses of the host.
-    #[arg(short = '6')]
-    ipv6: bool,
+    #[command(flatten)]
+    family: probe::FamilyArgs,
     /// Send just the SYN (and its retransmissions) and judge on what comes back.
     #[arg(long)]
     quick: bool,
@@ -210,6 +224,9 @@ fn main() -> ExitCode {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
                     exit::code(exit::OK)
                 }
+                _ if std::env::args().nth(1).as_deref() == Some("check") => {
+                    exit::code(check::usage_error(&e))
+                }
                 _ => exit::code(exit::USAGE),
             };
         }
@@ -221,6 +238,8 @@ fn main() -> ExitCode {
         }
         Some(Command::Completions { shell }) => manual::completions(*shell, Cli::command()),
         Some(Command::Man) => manual::man_page(Cli::command()),
+        Some(Command::Check(args)) => Ok(check::run(args)),
+        Some(Command::Watch(args)) => watch::run(args),
         None => {
             verbose::init(cli.probe.output.verbose);
             probe::run(&cli.probe)

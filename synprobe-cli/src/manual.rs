@@ -65,7 +65,10 @@ fn render(mut cmd: Command, out: &mut Vec<u8>) -> io::Result<()> {
             roff(&about)
         )?;
     }
-    for sub in cmd.get_subcommands().filter(|s| s.get_name() == "replay") {
+    for sub in cmd
+        .get_subcommands()
+        .filter(|s| ["replay", "check", "watch"].contains(&s.get_name()))
+    {
         let title = format!("synprobe {}", sub.get_name());
         let sub_man = Man::new(sub.clone());
         let mut part = Vec::new();
@@ -117,6 +120,11 @@ fn extra_sections(out: &mut Vec<u8>) -> io::Result<()> {
     for (code, meaning) in exit::CODES {
         writeln!(out, ".TP\n\\fB{code}\\fR\n{}", roff(meaning))?;
     }
+    writeln!(
+        out,
+        ".PP\n{}",
+        roff("synprobe check has the Nagios plugin states instead: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (a local problem only: bad arguments, missing privilege, a name that does not resolve, no route or capture device). synprobe watch exits 130 when stopped by SIGINT/SIGTERM, after printing the history.")
+    )?;
     writeln!(out, ".SH ENVIRONMENT")?;
     for (name, meaning) in [
         (
@@ -148,6 +156,14 @@ fn extra_sections(out: &mut Vec<u8>) -> io::Result<()> {
         (
             "synprobe replay --json capture.pcap | jq 'select(.verdict == \"firewall-rst\")'",
             "The attempts a firewall refused, as JSON.",
+        ),
+        (
+            "sudo synprobe check -H example.com -p 443 -w 0.5 -c 1 --state closed=warning",
+            "A Nagios/Icinga check: TCP OK/WARNING/CRITICAL with the verdict, who refused, and perfdata.",
+        ),
+        (
+            "sudo synprobe watch 192.0.2.7 22,443 --every 30",
+            "Probe every 30 s; print a line when a port's verdict or rejecter changes; Ctrl-C prints the history.",
         ),
     ] {
         writeln!(out, ".TP\n\\fB{}\\fR\n{}", roff(command), roff(meaning))?;

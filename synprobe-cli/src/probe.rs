@@ -1,6 +1,5 @@
 //! `synprobe HOST PORTS`: live deep analysis.
 
-use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::net::{IpAddr, ToSocketAddrs};
@@ -20,32 +19,103 @@ use crate::exit;
 use crate::palette::Palette;
 use crate::ProbeArgs;
 
-/// Resolve a host to every address it has (a literal address stays itself).
+/// `-4` / `-6`: which addresses of a host name to take.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub(crate) struct FamilyArgs {
+    /// Only IPv4 addresses of the host.
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// Only IPv6 addresses of the host.
+    #[arg(short = '6')]
+    pub ipv6: bool,
+}
+
+/// Resolve a host to every address it has (a literal address stays itself), sorted.
 fn resolve(host: &str, v4: bool, v6: bool) -> Result<Vec<IpAddr>, String> {
+    let mut addrs = resolve_in_order(host, v4, v6)?;
+    addrs.sort();
+    Ok(addrs)
+}
+
+/// Resolve a host to every address it has of the chosen family (`v4`, `v6`, or both when neither), in the
+/// resolver's order, each once (a literal address stays itself). The error says what to do.
+pub(crate) fn resolve_in_order(host: &str, v4: bool, v6: bool) -> Result<Vec<IpAddr>, String> {
     let host_part = host.trim_start_matches('[').trim_end_matches(']');
-    let mut addrs: BTreeSet<IpAddr> = BTreeSet::new();
+    let mut addrs: Vec<IpAddr> = Vec::new();
     match host_part.parse::<IpAddr>() {
-        Ok(a) => {
-            addrs.insert(a);
-        }
+        Ok(a) => addrs.push(a),
         Err(_) => {
             let found = (host_part, 0).to_socket_addrs().map_err(|e| {
                 format!("cannot resolve {host}: {e} (check the name, or give an address)")
             })?;
-            addrs.extend(found.map(|s| s.ip()));
+            for a in found.map(|s| s.ip()) {
+                if !addrs.contains(&a) {
+                    addrs.push(a);
+                }
+            }
         }
     }
-    let picked: Vec<IpAddr> = addrs
-        .into_iter()
-        .filter(|a| (!v4 && !v6) || (v4 && a.is_ipv4()) || (v6 && a.is_ipv6()))
-        .collect();
-    if picked.is_empty() {
+    addrs.retain(|a| (!v4 && !v6) || (v4 && a.is_ipv4()) || (v6 && a.is_ipv6()));
+    if addrs.is_empty() {
         let (fam, flag) = if v4 { ("IPv4", "-4") } else { ("IPv6", "-6") };
         return Err(format!(
             "{host} has no {fam} address (without {flag}, its other addresses are probed)"
         ));
     }
-    Ok(picked)
+    Ok(addrs)
+}
+
+/// One job per address and port; `host` is kept as the name when it is not a literal address.
+pub(crate) fn jobs_for(host: &str, addrs: &[IpAddr], ports: &[u16]) -> Vec<Job> {
+    let host_name = host.parse::<IpAddr>().is_err().then(|| host.to_string());
+    addrs
+        .iter()
+        .flat_map(|a| {
+            ports.iter().map(|p| Job {
+                host: host_name.clone(),
+                target: *a,
+                port: *p,
+            })
+        })
+        .collect()
+}
+
+/// The `--max-targets` rule: more address/port pairs than `max` is a usage error, said on stderr. A range of
+/// ports on one address is a sweep ([`is_sweep`]) and counts once.
+pub(crate) fn within_max_targets(addrs: usize, ports: usize, max: usize) -> bool {
+    let sweep = is_sweep(ports);
+    let pairs = if sweep { addrs } else { addrs * ports };
+    if pairs > max {
+        eprintln!(
+            "synprobe: {pairs} {} is more than --max-targets {max}: name fewer, or raise it",
+            if sweep {
+                "addresses to sweep"
+            } else {
+                "address/port pairs"
+            }
+        );
+        return false;
+    }
+    true
+}
+
+/// A flag that SIGINT and SIGTERM raise, for [`Prober::run`]'s `stop`.
+pub(crate) fn stop_on_signals() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register(sig, Arc::clone(&stop));
+    }
+    stop
+}
+
+/// The headline of a live report without its leading "ADDRESS port PORT: ", for lines that name the target
+/// themselves.
+pub(crate) fn headline_after_target(r: &TargetReport) -> String {
+    let headline = Explain::of_target(r).headline(&r.judgement);
+    let prefix = format!("{} port {}: ", r.target, r.port);
+    headline
+        .strip_prefix(&prefix)
+        .map_or_else(|| headline.clone(), str::to_string)
 }
 
 pub fn run(args: &ProbeArgs) -> io::Result<u8> {
@@ -62,41 +132,20 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
             return Ok(exit::USAGE);
         }
     };
-    let addrs = match resolve(host, args.ipv4, args.ipv6) {
+    let addrs = match resolve(host, args.family.ipv4, args.family.ipv6) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("synprobe: {e}");
             return Ok(exit::NO_TARGET);
         }
     };
-    let host_name = host.parse::<IpAddr>().is_err().then(|| host.clone());
-    if host_name.is_some() {
+    if host.parse::<IpAddr>().is_err() {
         let list: Vec<String> = addrs.iter().map(IpAddr::to_string).collect();
         tracing::info!("{host} resolves to {}", list.join(", "));
     }
-    let jobs: Vec<Job> = addrs
-        .iter()
-        .flat_map(|a| {
-            ports.iter().map(|p| Job {
-                host: host_name.clone(),
-                target: *a,
-                port: *p,
-            })
-        })
-        .collect();
-    // A range of ports on one address is a sweep and counts once; a few ports count one each.
+    let jobs = jobs_for(host, &addrs, &ports);
     let sweep = is_sweep(ports.len());
-    let pairs = if sweep { addrs.len() } else { jobs.len() };
-    if pairs > args.max_targets {
-        eprintln!(
-            "synprobe: {pairs} {} is more than --max-targets {}: name fewer, or raise it",
-            if sweep {
-                "addresses to sweep"
-            } else {
-                "address/port pairs"
-            },
-            args.max_targets
-        );
+    if !within_max_targets(addrs.len(), ports.len(), args.max_targets) {
         return Ok(exit::USAGE);
     }
     let mut session = SessionConfig {
@@ -209,10 +258,7 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
             who.gid
         );
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        let _ = signal_hook::flag::register(sig, Arc::clone(&stop));
-    }
+    let stop = stop_on_signals();
     let links = prober.link_types();
     let started = Instant::now();
     let (outcome, failure) = match prober.run(jobs, &stop) {
@@ -322,7 +368,7 @@ fn warn(args: &ProbeArgs, what: std::fmt::Arguments<'_>) {
 
 /// Say what stopped the probe and pick its exit code: settings the core refuses 2, missing privilege 77,
 /// anything else about the target 68.
-fn fail(e: &Error) -> u8 {
+pub(crate) fn fail(e: &Error) -> u8 {
     eprintln!("synprobe: {}", Advised(e));
     match e {
         Error::Config(_) => exit::USAGE,
@@ -373,9 +419,7 @@ fn sweep_human(
         let Some(first) = by_port(g.first) else {
             continue;
         };
-        let j = &first.judgement;
-        let words = Explain::of_target(first);
-        let what = crate::render::group_text(&words, j, first.target, first.port);
+        let what = headline_after_target(first);
         let ports = if g.ports.len() <= 48 {
             g.ports.clone()
         } else {
@@ -426,21 +470,9 @@ fn human(out: &mut impl Write, r: &TargetReport, trace: bool, palette: Palette) 
         palette.verdict(j.verdict, j.verdict),
         j.confidence
     )?;
-    let prefix = format!("{} port {}: ", r.target, r.port);
-    let headline = words.headline(j);
-    writeln!(
-        out,
-        "  {}",
-        headline.strip_prefix(&prefix).unwrap_or(&headline)
-    )?;
+    writeln!(out, "  {}", headline_after_target(r))?;
     if let Some(rej) = j.rejecter {
-        let hops = rej.hops.map_or("?".into(), |h| h.0.to_string());
-        writeln!(
-            out,
-            "  rejecter: {} at hop {hops}{}",
-            rej.addr,
-            crate::render::rejecter_note(rej.kind)
-        )?;
+        writeln!(out, "  rejecter: {}", crate::render::rejecter_at(rej))?;
     }
     let mut facts = Vec::new();
     if let Some(h) = j.target_hops {

@@ -10,8 +10,8 @@ use synprobe_core::matcher::MatchConfig;
 use synprobe_core::record::{write_attempt_json, AddrText, FileErrorRecord, SummaryRecord};
 use synprobe_core::trace::attempt_lines;
 use synprobe_core::{
-    replay_parallel as run_replay, Duration, EngineConfig, Error, RejecterKind, ReplayOptions,
-    Report, Summary, SummaryRow, Timestamp, Verdict,
+    replay_parallel as run_replay, Duration, EngineConfig, Error, Rejecter, RejecterKind,
+    ReplayOptions, Report, Summary, SummaryRow, Timestamp, Verdict,
 };
 
 use crate::advice::{Advised, AdvisedCapture};
@@ -425,19 +425,10 @@ fn describe_format(f: &Format) -> String {
     }
 }
 
-/// A sweep group's line: the headline of its first port, without the "ADDR port N: " it starts with.
-pub fn group_text(
-    words: &synprobe_core::explain::Explain,
-    j: &synprobe_core::Judgement,
-    target: std::net::IpAddr,
-    port: u16,
-) -> String {
-    let headline = words.headline(j);
-    let prefix = format!("{target} port {port}: ");
-    headline
-        .strip_prefix(&prefix)
-        .unwrap_or(&headline)
-        .to_string()
+/// "198.18.0.2 at hop 1", with the note of [`rejecter_note`] ("?" for a hop count that cannot be told).
+pub fn rejecter_at(rej: Rejecter) -> String {
+    let hops = rej.hops.map_or("?".into(), |h| h.0.to_string());
+    format!("{} at hop {hops}{}", rej.addr, rejecter_note(rej.kind))
 }
 
 /// What the rejecter line adds after the address and hop, by the rejecter's kind.

@@ -25,6 +25,26 @@ fn run(args: &[&str]) -> Output {
     bin().args(args).output().expect("synprobe runs")
 }
 
+/// For arguments that must be refused before any socket is opened: run without privilege (as nobody when the
+/// tests run as root), so that a regression fails to open a raw socket instead of sending a packet anywhere.
+fn run_refused(args: &[&str]) -> Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = bin();
+    if nix_is_root() {
+        cmd.uid(65534).gid(65534);
+    }
+    cmd.args(args).output().expect("synprobe runs")
+}
+
+fn nix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(2))
+            == Some("0")
+    })
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -914,31 +934,9 @@ fn man_page_is_roff_documenting_options_commands_and_exit_codes() {
 #[test]
 fn exit_codes_agree_in_readme_help_and_man_page() {
     let readme = std::fs::read_to_string(repo("README.md")).expect("README.md");
-    let table = &readme[readme
-        .find("## Exit codes")
-        .expect("README has an exit code table")..];
-    let readme_rows: Vec<(u8, String)> = table
-        .lines()
-        .skip(1)
-        .skip_while(|l| !l.starts_with('|'))
-        .take_while(|l| l.starts_with('|'))
-        .filter_map(|l| {
-            let mut cells = l.split('|').skip(1);
-            let code = cells.next()?.trim().parse().ok()?;
-            Some((code, cells.next()?.trim().to_string()))
-        })
-        .collect();
+    let readme_rows = readme_table(&readme, "## Exit codes");
     let help = stdout(&run(&["--help"]));
-    let help_rows: Vec<(u8, String)> = help
-        [help.find("Exit codes:").expect("--help lists exit codes")..]
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let l = l.trim_start();
-            let (code, meaning) = l.split_once(' ')?;
-            Some((code.parse().ok()?, meaning.trim().to_string()))
-        })
-        .collect();
+    let help_rows = help_table(&help, "Exit codes:");
     let man = stdout(&run(&["man"]));
     let man_codes: Vec<u8> = man[man.find(".SH \"EXIT STATUS\"").expect("EXIT STATUS")..]
         .lines()
@@ -988,12 +986,12 @@ fn subcommands_leave_replay_and_the_probe_arguments_alone() {
     assert_eq!(o.status.code(), Some(0));
     assert!(stdout(&o).contains("firewall-rst (high)"));
     // A probe still needs both HOST and PORTS.
-    let o = run(&["198.18.0.1"]);
+    let o = run_refused(&["198.18.0.1"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("<PORTS>"), "{}", stderr(&o));
-    assert_eq!(run(&[]).status.code(), Some(2));
+    assert_eq!(run_refused(&[]).status.code(), Some(2));
     // Probe flags do not mix with subcommands.
-    assert_eq!(run(&["--quick", "man"]).status.code(), Some(2));
+    assert_eq!(run_refused(&["--quick", "man"]).status.code(), Some(2));
 }
 
 fn has_escape(s: &str) -> bool {
@@ -1158,7 +1156,10 @@ fn probe_argument_errors_exit_2_and_an_address_of_the_wrong_family_68() {
     for (args, needle) in [
         (vec!["127.0.0.1", "0"], "port"),
         (vec!["127.0.0.1", "70000"], "port"),
-        (vec!["127.0.0.1", "1-100"], "--max-targets 64"),
+        (
+            vec!["127.0.0.1", "1-16", "--max-targets", "8"],
+            "--max-targets 8",
+        ),
         (
             vec!["127.0.0.1", "80", "--baseline-port", "x"],
             "--baseline-port",
@@ -1166,7 +1167,7 @@ fn probe_argument_errors_exit_2_and_an_address_of_the_wrong_family_68() {
         (vec!["127.0.0.1", "80", "--color", "sometimes"], "sometimes"),
         (vec!["127.0.0.1", "80", "-q", "-v"], "--quiet"),
     ] {
-        let o = run(&args);
+        let o = run_refused(&args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
         assert!(
@@ -1175,7 +1176,7 @@ fn probe_argument_errors_exit_2_and_an_address_of_the_wrong_family_68() {
             stderr(&o)
         );
     }
-    let o = run(&["127.0.0.1", "80", "-6"]);
+    let o = run_refused(&["127.0.0.1", "80", "-6"]);
     assert_eq!(o.status.code(), Some(68), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("127.0.0.1 has no IPv6 address (without -6"),
@@ -1201,4 +1202,95 @@ fn an_output_that_cannot_be_written_exits_74() {
         "{}",
         stderr(&o)
     );
+}
+
+/// Rows `| code | meaning |` of the first table in README.md after `heading`.
+fn readme_table(readme: &str, heading: &str) -> Vec<(u8, String)> {
+    readme[readme.find(heading).expect("README has the table")..]
+        .lines()
+        .skip(1)
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .filter_map(|l| {
+            let mut cells = l.split('|').skip(1);
+            let code = cells.next()?.trim().parse().ok()?;
+            Some((code, cells.next()?.trim().to_string()))
+        })
+        .collect()
+}
+
+/// Rows `code meaning` of an exit-code table in `--help` output, after `heading`.
+fn help_table(help: &str, heading: &str) -> Vec<(u8, String)> {
+    help[help.find(heading).expect("the table's heading")..]
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let (code, meaning) = l.trim_start().split_once(' ')?;
+            Some((code.parse().ok()?, meaning.trim().to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn check_usage_errors_are_unknown_on_stdout_and_its_states_agree_with_the_readme() {
+    for args in [
+        &["check", "-H", "198.18.0.1"][..],
+        &["check", "-p", "80"],
+        &[
+            "check",
+            "-H",
+            "198.18.0.1",
+            "-p",
+            "80",
+            "--state=closed=maybe",
+        ],
+        &["check", "-H", "198.18.0.1", "-p", "80", "--state=shut=ok"],
+        &["check", "-H", "198.18.0.1", "-p", "70000"],
+        &["check", "-H", "198.18.0.1", "-p", "80", "-t", "0"],
+        &["check", "-H", "198.18.0.1", "-p", "80", "--nonsense"],
+        // A local problem found before any packet: an address of the other family.
+        &["check", "-H", "2001:db8::1", "-p", "80", "-4"],
+    ] {
+        let o = run_refused(args);
+        assert_eq!(o.status.code(), Some(3), "{args:?}: {}", stderr(&o));
+        let out = stdout(&o);
+        assert!(out.starts_with("TCP UNKNOWN - "), "{args:?}: {out}");
+        assert_eq!(out.lines().count(), 1, "{out}");
+    }
+    let help = run_refused(&["check", "--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    let rows = help_table(&stdout(&help), "Exit codes (Nagios plugin states):");
+    assert_eq!(
+        rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+        vec![0, 1, 2, 3]
+    );
+    let readme = std::fs::read_to_string(repo("README.md")).expect("README.md");
+    let readme_rows = readme_table(&readme, "Exit codes of `synprobe check`");
+    assert_eq!(readme_rows, rows, "README vs synprobe check --help");
+    let man = stdout(&run_refused(&["man"]));
+    for needle in [
+        ".SH \"SYNPROBE CHECK\"",
+        ".SH \"SYNPROBE WATCH\"",
+        "\\-\\-flap\\-window",
+    ] {
+        assert!(man.contains(needle), "the man page lacks {needle:?}");
+    }
+}
+
+#[test]
+fn watch_argument_errors_exit_2_and_a_wrong_family_68() {
+    for args in [
+        &["watch", "198.18.0.1"][..],
+        &["watch", "198.18.0.1", "80", "--every", "0.5"],
+        &["watch", "198.18.0.1", "80", "--flap-changes", "0"],
+        &["watch", "198.18.0.1", "80-90x"],
+        // The probe command's --max-targets rule, before any packet.
+        &["watch", "198.18.0.1", "1-10", "--max-targets", "5"],
+    ] {
+        let o = run_refused(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    }
+    let o = run_refused(&["watch", "2001:db8::1", "80", "-4"]);
+    assert_eq!(o.status.code(), Some(68), "{}", stderr(&o));
+    assert!(stderr(&o).contains("has no IPv4 address"), "{}", stderr(&o));
 }
