@@ -268,14 +268,21 @@ fn prometheus_scrapes_verdicts_through_the_relabeling_pattern() {
             .map(String::as_str),
         Some("4")
     );
-    // The exporter's own metrics, scraped by Prometheus too.
-    let probes = query("sum(synprobe_exporter_probes_total)");
-    let total: f64 = probes
-        .first()
-        .and_then(|s| s["value"][1].as_str())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    assert!(total >= 1.0, "{probes:?}");
+    // The exporter's own metrics, scraped by Prometheus too (once a scrape of /metrics follows the probes).
+    let until = Instant::now() + Duration::from_secs(15);
+    loop {
+        let probes = query("sum(synprobe_exporter_probes_total)");
+        let total: f64 = probes
+            .first()
+            .and_then(|s| s["value"][1].as_str())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        if total >= 5.0 {
+            break;
+        }
+        assert!(Instant::now() < until, "{probes:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
     let up = by_instance("up{job=\"synprobe\"}");
     assert!(up.values().all(|v| v == "1") && up.len() == 5, "{up:?}");
 }
@@ -339,7 +346,19 @@ fn a_target_outside_allow_gets_403_and_no_packet() {
         syns.trim().is_empty(),
         "no SYN may leave for a refused target:\n{syns}"
     );
-    // The exporter runs unprivileged after start-up.
+    // The exporter runs without privilege after start-up, and still probes (the sockets were opened before).
+    let status = std::fs::read_to_string(format!("/proc/{}/status", _exporter.0.id()))
+        .expect("the exporter's status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(field("CapEff:"), "0000000000000000", "{status}");
+    assert!(!field("Uid:").starts_with("0\t"), "{status}");
     let (_, body) = get(&lab, &probe_url(&format!("{server}:81")), &[]);
     assert_eq!(sample(&body, "probe_success"), Some(0.0), "{body}");
     assert_eq!(
