@@ -4,6 +4,7 @@
 # root; the exporter is allowed only the server's address, and every probe stays inside the lab. Kernel defaults
 # are kept, ICMP rate limits included.
 #   sudo benches/lab-exporter-bench.sh [SCRAPES]     (default 3000; results in target/lab-bench-exporter/)
+#   sudo RATE=10000 benches/lab-exporter-bench.sh    (the exporter's --rate, default 500 packets/s)
 # Two runs, each with 50 scrapes in flight all the time (a Python thread pool in the client namespace, keep-alive
 # off: one TCP connection per scrape, as Prometheus's scrapes of /probe):
 #   1. throughput: SCRAPES scrapes over 50 targets: 25 open ports (quick and full plans alternating) and 25 closed
@@ -14,6 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCRAPES=${1:-3000}
+RATE=${RATE:-500}   # the exporter's --rate (packets/s over all probes)
 for tool in ip iptables python3; do
   command -v "$tool" >/dev/null || { echo "needs $tool"; exit 1; }
 done
@@ -63,7 +65,7 @@ ip netns exec "$P-r1" iptables -A FORWARD -p tcp --dport 3000:3001 -j REJECT --r
 ip netns exec "$P-r2" iptables -A FORWARD -p tcp --dport 3002:3003 -j REJECT --reject-with icmp-port-unreachable
 ip netns exec "$P-server" iptables -A INPUT -p tcp --dport 3004:3007 -j REJECT --reject-with icmp-port-unreachable
 ip netns exec "$P-r1" iptables -A FORWARD -p tcp --dport 4000:4014 -j DROP
-ip netns exec "$P-client" "$BIN" exporter --listen 127.0.0.1:9799 --allow 198.18.2.2/32 2>"$OUT/exporter.log" &
+ip netns exec "$P-client" "$BIN" exporter --listen 127.0.0.1:9799 --allow 198.18.2.2/32 --rate "$RATE" 2>"$OUT/exporter.log" &
 EXPORTER_PID=$!
 for _ in $(seq 50); do
   ip netns exec "$P-client" python3 -c 'import urllib.request; urllib.request.urlopen("http://127.0.0.1:9799/-/healthy", timeout=1)' 2>/dev/null && break
