@@ -294,15 +294,16 @@ fn tail(path: &Path) -> String {
 }
 
 #[test]
-fn a_target_outside_allow_gets_403_and_no_packet() {
-    if !root_or_skip("a_target_outside_allow_gets_403_and_no_packet") {
+fn only_allowed_targets_are_probed_unprivileged_in_both_families() {
+    if !root_or_skip("only_allowed_targets_are_probed_unprivileged_in_both_families") {
         return;
     }
     let lab = scenario_lab();
     // A name for r2 (a lab address outside --allow), known before the exporter starts.
     lab.hosts(lab.client_ns(), &[("r2.lab.test", lab.router_v4(2).into())]);
     let dir = TempDir::new("exporter-403");
-    let _exporter = start_exporter(&lab, dir.path(), &[]);
+    let v6_allow = format!("{}/128", lab.server_v6());
+    let _exporter = start_exporter(&lab, dir.path(), &["--allow", &v6_allow]);
     // Watch the client's link for any SYN while asking for r2 by address and by name.
     let capture = dir.path().join("syns.pcap");
     let _tcpdump = Running(
@@ -364,6 +365,20 @@ fn a_target_outside_allow_gets_403_and_no_packet() {
     assert_eq!(
         sample(&body, "probe_failure_info{reason=\"closed\"}"),
         Some(1.0),
+        "{body}"
+    );
+    // IPv6 over the same exporter: its own raw socket, opened at start too.
+    let (code, body) = get(&lab, &probe_url(&format!("[{}]:81", lab.server_v6())), &[]);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(sample(&body, "probe_ip_protocol"), Some(6.0), "{body}");
+    assert_eq!(
+        sample(&body, "probe_failure_info{reason=\"closed\"}"),
+        Some(1.0),
+        "{body}"
+    );
+    assert_eq!(
+        sample(&body, "probe_synprobe_target_hops"),
+        Some(3.0),
         "{body}"
     );
 }
