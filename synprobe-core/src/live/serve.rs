@@ -132,15 +132,34 @@ impl SharedProber {
         let sender = RawSender::open(need_v4, v6.first().copied())?;
         let interface = cfg.interface.clone().unwrap_or_else(|| "any".to_string());
         let (cap, link) = open_capture(&interface, &cfg.networks, &sources)?;
+        SharedProber::start(
+            Box::new(sender),
+            Box::new(Tap { cap, link }),
+            Box::new(source_for),
+            cfg,
+            interface,
+            v6.first().copied(),
+        )
+    }
+
+    /// Start the worker over these parts (the live ones, or in tests a scripted network).
+    fn start(
+        sender: Box<dyn Sender + Send>,
+        frames: Box<dyn FrameSource>,
+        route: Box<dyn Fn(IpAddr) -> Result<IpAddr> + Send>,
+        cfg: ServeConfig,
+        interface: String,
+        v6_source: Option<IpAddr>,
+    ) -> Result<SharedProber> {
         let (tx, rx) = mpsc::channel::<Request>();
         let send_failures = Arc::new(AtomicU64::new(0));
         let worker = Worker {
-            sender: Box::new(sender),
-            cap,
-            link,
+            sender,
+            frames,
+            route,
             interface: interface.clone(),
             networks: cfg.networks.clone(),
-            v6_source: v6.first().copied(),
+            v6_source,
             max_pps: cfg.max_pps,
             live: Vec::new(),
             ports: PortRanges::new(),
@@ -297,10 +316,51 @@ struct Live {
     answer: Answer,
 }
 
-struct Worker {
-    sender: Box<dyn Sender + Send>,
+/// What a [`FrameSource`] hands each frame to: its capture time, its link type, its bytes, its length on the wire.
+type OnFrame<'a> = dyn FnMut(Timestamp, LinkType, &[u8], u32) + 'a;
+
+/// Where the worker's frames come from: the live capture, or in tests a scripted network.
+trait FrameSource: Send {
+    /// Wait up to `ms` milliseconds for a frame.
+    fn wait(&mut self, ms: u16);
+    /// Hand every frame captured so far to `each`; an error when the capture failed.
+    fn drain(&mut self, each: &mut OnFrame<'_>) -> std::result::Result<(), String>;
+}
+
+/// The live capture.
+struct Tap {
     cap: pcap::Capture<pcap::Active>,
     link: LinkType,
+}
+
+impl FrameSource for Tap {
+    fn wait(&mut self, ms: u16) {
+        let mut fds = [nix::poll::PollFd::new(
+            self.cap.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms));
+    }
+
+    fn drain(&mut self, each: &mut OnFrame<'_>) -> std::result::Result<(), String> {
+        loop {
+            let packet = match self.cap.next_packet() {
+                Ok(p) => p,
+                Err(pcap::Error::TimeoutExpired) | Err(pcap::Error::NoMorePackets) => return Ok(()),
+                Err(e) => return Err(e.to_string()),
+            };
+            let h = packet.header;
+            let ts = Timestamp::from_parts(h.ts.tv_sec, (h.ts.tv_usec as u32).saturating_mul(1000));
+            each(ts, self.link, packet.data, h.len);
+        }
+    }
+}
+
+struct Worker {
+    sender: Box<dyn Sender + Send>,
+    frames: Box<dyn FrameSource>,
+    /// The source address towards a target ([`source_for`], live).
+    route: Box<dyn Fn(IpAddr) -> Result<IpAddr> + Send>,
     interface: String,
     networks: Vec<IpNet>,
     v6_source: Option<IpAddr>,
@@ -396,7 +456,7 @@ impl Worker {
             (r.answer)(Err(Error::NotAllowed { target }));
             return;
         }
-        let source = match source_for(target) {
+        let source = match (self.route)(target) {
             Ok(s) => s,
             Err(e) => {
                 (r.answer)(Err(e));
@@ -466,43 +526,34 @@ impl Worker {
     }
 
     fn wait(&mut self, ms: u16) {
-        let mut fds = [nix::poll::PollFd::new(
-            self.cap.as_fd(),
-            nix::poll::PollFlags::POLLIN,
-        )];
-        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms));
+        self.frames.wait(ms);
     }
 
+    /// Drop what was captured while no probe ran: it belongs to none.
     fn discard_captured(&mut self) {
-        while self.cap.next_packet().is_ok() {}
+        let _ = self.frames.drain(&mut |_, _, _, _| {});
     }
 
     /// Offer every captured frame to the live sessions; the first that takes it owns it.
     fn drain(&mut self) -> std::result::Result<(), String> {
-        loop {
-            let packet = match self.cap.next_packet() {
-                Ok(p) => p,
-                Err(pcap::Error::TimeoutExpired) | Err(pcap::Error::NoMorePackets) => return Ok(()),
-                Err(e) => return Err(e.to_string()),
+        let (live, frame) = (&mut self.live, &mut self.frame);
+        self.frames.drain(&mut |ts, link, data, len| {
+            let Ok(packet) = parse_frame(link, data) else {
+                return;
             };
-            let h = packet.header;
-            let ts = Timestamp::from_parts(h.ts.tv_sec, (h.ts.tv_usec as u32).saturating_mul(1000));
-            let Ok(parsed) = parse_frame(self.link, packet.data) else {
-                continue;
-            };
-            self.frame += 1;
+            *frame += 1;
             let seen = Observed {
-                frame: self.frame,
+                frame: *frame,
                 ts,
-                len: h.len,
-                packet: parsed,
+                len,
+                packet,
             };
-            for l in self.live.iter_mut() {
+            for l in live.iter_mut() {
                 if l.session.on_frame(&seen) {
                     break;
                 }
             }
-        }
+        })
     }
 }
 
@@ -567,6 +618,182 @@ fn open_capture(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Verdict;
+    use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
+    use std::sync::Mutex;
+    use std::time::Instant;
+
+    type Wire = Arc<Mutex<VecDeque<(Timestamp, Vec<u8>)>>>;
+
+    /// A scripted network: the target answers ports below 100 with a SYN-ACK and ports 100-199 with an RST
+    /// (both from 3 hops away); other ports are silent. What is sent is captured too, as live.
+    struct Network {
+        wire: Wire,
+        sent: Arc<Mutex<Vec<IpAddr>>>,
+    }
+
+    impl Sender for Network {
+        fn send(&mut self, p: &Outgoing) -> std::io::Result<()> {
+            self.sent.lock().expect("lock").push(p.dst);
+            let t = now();
+            let mut wire = self.wire.lock().expect("lock");
+            wire.push_back((t, p.datagram.clone()));
+            if let Some(reply) = answer(&p.datagram) {
+                wire.push_back((t, reply));
+            }
+            Ok(())
+        }
+    }
+
+    fn answer(datagram: &[u8]) -> Option<Vec<u8>> {
+        let sliced = SlicedPacket::from_ip(datagram).ok()?;
+        let Some(NetSlice::Ipv4(ip)) = sliced.net else {
+            return None;
+        };
+        let Some(TransportSlice::Tcp(tcp)) = sliced.transport else {
+            return None;
+        };
+        if !tcp.syn() {
+            return None;
+        }
+        let h = ip.header();
+        let (port, sport) = (tcp.destination_port(), tcp.source_port());
+        let ack = tcp.sequence_number().wrapping_add(1);
+        let reply = PacketBuilder::ipv4(h.destination(), h.source(), 62);
+        let mut out = Vec::new();
+        match port {
+            1..=99 => reply
+                .tcp(port, sport, 7_000, 64_240)
+                .syn()
+                .ack(ack)
+                .write(&mut out, &[])
+                .ok()?,
+            100..=199 => reply
+                .tcp(port, sport, 0, 0)
+                .rst()
+                .ack(ack)
+                .write(&mut out, &[])
+                .ok()?,
+            _ => return None,
+        }
+        Some(out)
+    }
+
+    struct Captured(Wire);
+
+    impl FrameSource for Captured {
+        fn wait(&mut self, ms: u16) {
+            if self.0.lock().expect("lock").is_empty() {
+                std::thread::sleep(std::time::Duration::from_millis(u64::from(ms.min(2))));
+            }
+        }
+
+        fn drain(&mut self, each: &mut OnFrame<'_>) -> std::result::Result<(), String> {
+            let frames: Vec<(Timestamp, Vec<u8>)> =
+                self.0.lock().expect("lock").drain(..).collect();
+            for (ts, f) in frames {
+                each(ts, LinkType::RAW, &f, f.len() as u32);
+            }
+            Ok(())
+        }
+    }
+
+    const TARGET: &str = "198.18.2.2";
+
+    fn scripted() -> (SharedProber, Arc<Mutex<Vec<IpAddr>>>) {
+        let wire: Wire = Arc::default();
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let prober = SharedProber::start(
+            Box::new(Network {
+                wire: wire.clone(),
+                sent: sent.clone(),
+            }),
+            Box::new(Captured(wire)),
+            Box::new(|_| Ok("198.18.0.2".parse().expect("addr"))),
+            ServeConfig::new(vec!["198.18.2.0/24".parse().expect("net")]),
+            "scripted".into(),
+            None,
+        )
+        .expect("the worker starts");
+        (prober, sent)
+    }
+
+    fn quick() -> SessionConfig {
+        SessionConfig {
+            quick: true,
+            retries: 1,
+            first_answer_wait: crate::time::Duration::from_millis(300),
+            ..SessionConfig::default()
+        }
+    }
+
+    #[test]
+    fn concurrent_probes_each_get_their_own_answer_and_silence_holds_up_no_other() {
+        let (prober, _) = scripted();
+        let target: IpAddr = TARGET.parse().expect("addr");
+        let (tx, rx) = mpsc::channel();
+        // Silent ports first: the answered ones, submitted after them, still come back first.
+        let ports: Vec<u16> = (1000..1010).chain(10..20).chain(110..120).collect();
+        for &port in &ports {
+            let tx = tx.clone();
+            prober
+                .submit(
+                    Job::new(target, port),
+                    quick(),
+                    std::time::Duration::from_secs(10),
+                    Box::new(move |r| {
+                        let _ = tx.send((port, r));
+                    }),
+                )
+                .expect("submitted");
+        }
+        drop(tx);
+        let answers: Vec<(u16, Result<Served>)> = rx.iter().collect();
+        assert_eq!(answers.len(), ports.len());
+        for (i, (port, r)) in answers.iter().enumerate() {
+            let served = r.as_ref().expect("a report");
+            assert_eq!(served.report.port, *port);
+            let want = match port {
+                0..=99 => Verdict::Open,
+                100..=199 => Verdict::Closed,
+                _ => Verdict::Filtered,
+            };
+            assert_eq!(served.report.judgement.verdict, want, "port {port}");
+            assert!(served.complete, "port {port}");
+            // The 20 answered ports come back before any silent one.
+            assert_eq!(*port >= 1000, i >= 20, "port {port} answered {i}th");
+        }
+    }
+
+    #[test]
+    fn a_probe_ends_at_its_timeout_and_an_outside_address_gets_no_packet() {
+        let (prober, sent) = scripted();
+        let target: IpAddr = TARGET.parse().expect("addr");
+        // The plan would wait 3.5 s for the silent SYN; the timeout cuts it at 0.3 s.
+        let slow = SessionConfig {
+            quick: true,
+            ..SessionConfig::default()
+        };
+        let started = Instant::now();
+        let served = prober
+            .probe(
+                Job::new(target, 2000),
+                slow,
+                std::time::Duration::from_millis(300),
+            )
+            .expect("a report");
+        assert!(!served.complete);
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        let outside: IpAddr = "198.18.3.3".parse().expect("addr");
+        let refused = prober.probe(
+            Job::new(outside, 80),
+            quick(),
+            std::time::Duration::from_secs(1),
+        );
+        assert!(matches!(refused, Err(Error::NotAllowed { target }) if target == outside));
+        assert!(!sent.lock().expect("lock").contains(&outside));
+        assert!(sent.lock().expect("lock").iter().all(|d| *d == target));
+    }
 
     #[test]
     fn port_ranges_never_overlap_a_held_one() {
