@@ -571,3 +571,79 @@ fn scrapes_beyond_max_concurrent_get_503() {
         "{own}"
     );
 }
+
+#[test]
+fn modules_and_the_scrape_timeout_decide_the_probe() {
+    if !root_or_skip("modules_and_the_scrape_timeout_decide_the_probe") {
+        return;
+    }
+    let lab = scenario_lab();
+    let (v4, v6) = (lab.server_v4(), lab.server_v6());
+    lab.hosts(
+        lab.client_ns(),
+        &[
+            ("server.lab.test", v4.into()),
+            ("server.lab.test", v6.into()),
+            ("v6only.lab.test", v6.into()),
+        ],
+    );
+    let dir = TempDir::new("exporter-modules");
+    let config = dir.path().join("synprobe.toml");
+    std::fs::write(
+        &config,
+        "[modules.v4]\nplan = \"quick\"\npreferred_ip_protocol = \"ip4\"\nip_protocol_fallback = false\n\
+         timeout = 1.5\n",
+    )
+    .expect("the config is written");
+    let v6_allow = format!("{v6}/128");
+    let _exporter = start_exporter(
+        &lab,
+        dir.path(),
+        &[
+            "--allow",
+            &v6_allow,
+            "--config",
+            config.to_str().expect("path"),
+        ],
+    );
+    let scrape = |target: &str, module: &str, timeout: &str| {
+        let url = format!("{}&module={module}", probe_url(target));
+        let header = format!("X-Prometheus-Scrape-Timeout-Seconds: {timeout}");
+        let (code, body) = get(&lab, &url, &["-H", &header]);
+        assert_eq!(code, 200, "{target} {module}: {body}");
+        body
+    };
+    // The default module prefers IPv6 (as blackbox_exporter); `v4` prefers IPv4 and has no fallback.
+    let body = scrape(&format!("server.lab.test:{CLOSED}"), "default", "10");
+    assert_eq!(sample(&body, "probe_ip_protocol"), Some(6.0), "{body}");
+    assert!(
+        sample(&body, "probe_dns_lookup_time_seconds").is_some_and(|t| t > 0.0),
+        "{body}"
+    );
+    let body = scrape(&format!("server.lab.test:{CLOSED}"), "v4", "10");
+    assert_eq!(sample(&body, "probe_ip_protocol"), Some(4.0), "{body}");
+    assert_eq!(
+        sample(&body, "probe_failure_info{reason=\"closed\"}"),
+        Some(1.0),
+        "{body}"
+    );
+    let body = scrape(&format!("v6only.lab.test:{CLOSED}"), "v4", "10");
+    assert_eq!(sample(&body, "probe_success"), Some(0.0), "{body}");
+    assert!(
+        !body.contains("probe_synprobe_verdict"),
+        "no probe without an IPv4 address: {body}"
+    );
+    // The scrape's timeout minus the 0.5 s offset bounds a silent port's probe (the full plan would wait 3.5 s
+    // for its SYN alone); the module's own timeout (1.5 s) bounds it when the scrape allows more.
+    let body = scrape(&format!("{v4}:{DROP_AT_R1}"), "default", "1");
+    let took = sample(&body, "probe_duration_seconds").expect("a duration");
+    assert!(took < 0.9, "{took} s: {body}");
+    assert_eq!(
+        sample(&body, "probe_failure_info{reason=\"filtered\"}"),
+        Some(1.0),
+        "{body}"
+    );
+    let body = scrape(&format!("{v4}:{DROP_AT_R1}"), "v4", "30");
+    let took = sample(&body, "probe_duration_seconds").expect("a duration");
+    assert!(took < 2.0, "{took} s: {body}");
+}
