@@ -26,6 +26,7 @@ pub fn advice(e: &Error) -> Option<&'static str> {
             Some("check the interface with `ip link`, or pick one with --interface")
         }
         Error::Route { .. } => Some("check the address and the routes (`ip route get ADDRESS`)"),
+        Error::NotAllowed { .. } => Some("add its network to --allow if it should be probed"),
         // The message says it all: a damaged or unreadable capture, a setting out of range, a failed send.
         _ => None,
     }

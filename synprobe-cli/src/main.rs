@@ -3,6 +3,7 @@
 mod advice;
 mod check;
 mod exit;
+mod exporter;
 mod manual;
 mod palette;
 mod probe;
@@ -50,6 +51,12 @@ enum Command {
     /// the findings with next steps, and a summary per server:port.
     #[command(after_help = exit::help())]
     Replay(ReplayArgs),
+    /// Serve probes to Prometheus: `GET /probe?target=HOST:PORT[&module=NAME]` (blackbox_exporter style).
+    ///
+    /// Needs CAP_NET_RAW once at start (the raw sockets and the capture are opened then, shared by every scrape,
+    /// and privileges are dropped). Only targets inside --allow are probed; others get HTTP 403. Also serves
+    /// /metrics (the exporter's own) and /-/healthy. Stops on SIGINT/SIGTERM.
+    Exporter(exporter::ExporterArgs),
     /// Print a completion script for a shell.
     ///
     /// bash: `synprobe completions bash > ~/.local/share/bash-completion/completions/synprobe`;
@@ -235,6 +242,10 @@ fn main() -> ExitCode {
         Some(Command::Replay(args)) => {
             verbose::init(args.output.verbose);
             render::replay(args)
+        }
+        Some(Command::Exporter(args)) => {
+            verbose::init(args.verbose);
+            exporter::run(args)
         }
         Some(Command::Completions { shell }) => manual::completions(*shell, Cli::command()),
         Some(Command::Man) => manual::man_page(Cli::command()),

@@ -95,6 +95,17 @@ pub enum Error {
         second: IpAddr,
     },
 
+    /// A shared prober was asked to probe an address outside the networks it was opened for: nothing was sent.
+    #[error("refusing to probe {target}: it is outside the networks this prober may probe")]
+    NotAllowed {
+        /// The address asked for.
+        target: IpAddr,
+    },
+
+    /// A shared prober's worker has stopped (its capture failed earlier): it takes no more probes.
+    #[error("the prober has stopped and takes no more probes")]
+    ProberStopped,
+
     /// The live capture failed.
     #[error("the capture on {interface} failed: {reason}")]
     LiveCapture {

@@ -17,8 +17,9 @@
 //! The core is sans-IO: the [`Engine`] is fed frames with their capture time and hands out [`Report`]s; it never
 //! reads a clock or opens a socket. The same engine runs on a capture file ([`replay()`], or
 //! [`replay_parallel()`]: the same reports, with matching and judging on two threads), behind live probing
-//! ([`live::Prober`], over the sans-IO plan of [`session::Session`]), and in tests on frames built in memory
-//! with [`build`].
+//! ([`live::Prober`], over the sans-IO plan of [`session::Session`]; [`live::serve::SharedProber`] keeps one
+//! set of sockets open for many probes at once, for a server such as `synprobe exporter`), and in tests on
+//! frames built in memory with [`build`].
 //!
 //! ## Layers
 //!

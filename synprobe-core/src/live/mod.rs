@@ -24,6 +24,7 @@ pub mod local;
 mod privilege;
 mod route;
 mod send;
+pub mod serve;
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
