@@ -393,6 +393,31 @@ pub trait Plan {
     fn port_of(&self, seen: &Observed) -> Option<u16>;
     /// A comment for a frame this plan took (pcapng annotations): which probe, which step of the plan.
     fn describe(&self, seen: &Observed) -> String;
+    /// Another plan running at the same time sent a TTL-limited SYN that expires `hop` hops away at `at`: the
+    /// router there spends a token of the ICMP bucket it keeps for us, whichever plan asked (see
+    /// [`charge_ttl_limited`]).
+    fn note_icmp_spent(&mut self, hop: u8, at: Timestamp);
+}
+
+/// After plan `from` of `plans` handed out `out` at `now`: charge each of its TTL-limited SYNs to every other
+/// plan's model of the routers' ICMP buckets. Routers keep one bucket per destination (us), so plans probing
+/// at the same time share it; plans to different targets are charged too (their first hops are usually the
+/// same routers), which errs on the side of waiting.
+pub fn charge_ttl_limited<P: Plan + ?Sized>(
+    plans: &mut [&mut P],
+    from: usize,
+    out: &[Outgoing],
+    now: Timestamp,
+) {
+    for o in out {
+        if let Purpose::TtlWalk(hop) | Purpose::PathWalk(hop) = o.purpose {
+            for (k, other) in plans.iter_mut().enumerate() {
+                if k != from {
+                    other.note_icmp_spent(hop, now);
+                }
+            }
+        }
+    }
 }
 
 impl Plan for Session {
@@ -416,6 +441,9 @@ impl Plan for Session {
     }
     fn describe(&self, seen: &Observed) -> String {
         Session::describe(self, seen)
+    }
+    fn note_icmp_spent(&mut self, hop: u8, at: Timestamp) {
+        Session::note_icmp_spent(self, hop, at)
     }
 }
 

@@ -957,6 +957,15 @@ impl Plan for Sweep {
         }
     }
 
+    fn note_icmp_spent(&mut self, hop: u8, at: Timestamp) {
+        if self.deep.is_empty() {
+            self.icmp_spent.push((hop, at));
+        }
+        for s in &mut self.deep {
+            s.note_icmp_spent(hop, at);
+        }
+    }
+
     fn describe(&self, seen: &Observed) -> String {
         if self.first_pass_probe(seen).is_some() {
             return self.describe_first_pass(seen);

@@ -401,8 +401,15 @@ impl Prober {
             }
             let t = now();
             let mut next: Option<Timestamp> = None;
-            for s in sessions.iter_mut().filter(|s| !s.plan_ref().is_done()) {
-                let (out, deadline) = s.plan().poll(t);
+            for i in 0..sessions.len() {
+                if sessions[i].plan_ref().is_done() {
+                    continue;
+                }
+                let (out, deadline) = sessions[i].plan().poll(t);
+                // The routers' ICMP buckets for us are shared by every plan of the run.
+                let mut plans: Vec<&mut dyn Plan> =
+                    sessions.iter_mut().map(Probing::plan).collect();
+                crate::session::charge_ttl_limited(&mut plans, i, &out, t);
                 queue.extend(out);
                 if let Some(d) = deadline {
                     next = Some(next.map_or(d, |n: Timestamp| n.min(d)));

@@ -409,8 +409,16 @@ impl Worker {
             }
             let t = now();
             let mut next: Option<Timestamp> = None;
-            for l in self.live.iter_mut().filter(|l| !l.session.is_done()) {
-                let (out, deadline) = l.session.poll(t);
+            for i in 0..self.live.len() {
+                if self.live[i].session.is_done() {
+                    continue;
+                }
+                let (out, deadline) = self.live[i].session.poll(t);
+                // Concurrent probes share the routers' ICMP buckets for us: each one's TTL-limited SYNs are
+                // charged to the others' models.
+                let mut plans: Vec<&mut Session> =
+                    self.live.iter_mut().map(|l| &mut l.session).collect();
+                crate::session::charge_ttl_limited(&mut plans, i, &out, t);
                 queue.extend(out);
                 if let Some(d) = deadline {
                     next = Some(next.map_or(d, |n: Timestamp| n.min(d)));
