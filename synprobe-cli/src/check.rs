@@ -320,6 +320,7 @@ pub fn run(args: &CheckArgs) -> u8 {
     let config = ProberConfig {
         session: session_for(args.timeout),
         interface: args.interface.clone(),
+        keep_frames: false,
         ..ProberConfig::default()
     };
     let mut prober = match Prober::open(config, std::slice::from_ref(&job)) {

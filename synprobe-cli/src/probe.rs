@@ -184,6 +184,8 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
         interface: args.interface.clone(),
         max_pps: rate,
         connect: args.connect,
+        // The frames are for the pcapng file and the -vv trace of the plan.
+        keep_frames: args.write.is_some() || args.output.verbose >= 2,
     };
     if sweep {
         tracing::info!(
@@ -298,25 +300,20 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
     let mut out = stdout.lock();
     let palette = Palette::for_stdout(args.output.color);
     if sweep {
-        for addr in &addrs {
-            let mine: Vec<TargetReport> = outcome
-                .reports
-                .iter()
-                .filter(|r| r.target == *addr)
-                .cloned()
-                .collect();
+        // The reports come in job order: each address's ports together.
+        for mine in outcome.reports.chunk_by(|a, b| a.target == b.target) {
             if args.json {
-                for r in &mine {
+                for r in mine {
                     serde_json::to_writer(&mut out, &ProbeRecord::new(r, args.explain))
                         .map_err(io::Error::other)?;
                     writeln!(out)?;
                 }
-                if let Some(rec) = SweepRecord::new(&mine) {
+                if let Some(rec) = SweepRecord::new(mine) {
                     serde_json::to_writer(&mut out, &rec).map_err(io::Error::other)?;
                     writeln!(out)?;
                 }
             } else {
-                sweep_human(&mut out, &mine, args.trace, palette)?;
+                sweep_human(&mut out, mine, args.trace, palette)?;
             }
         }
     } else {

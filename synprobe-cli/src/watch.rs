@@ -391,6 +391,7 @@ pub fn run(args: &WatchArgs) -> io::Result<u8> {
             ..SessionConfig::default()
         },
         interface: args.interface.clone(),
+        keep_frames: false,
         ..ProberConfig::default()
     };
     let mut prober = match Prober::open(config, &jobs) {

@@ -152,6 +152,16 @@ pub struct SessionConfig {
     /// true: its ICMP bucket may have been empty). A sweep's representatives, whose routers' buckets the plan
     /// has charged with everything the sweep drew, do without.
     pub confirm_silent_hops: bool,
+    /// Spend fewer of the routers' ICMP tokens (default false; a sweep's representatives, which share them,
+    /// set it): an RST from the distance of the address's echo replies is not located with TTL-limited SYNs
+    /// (nothing lies between it and the target, and a backend behind a port forward would answer from one
+    /// hop farther), and a silent port's walk starts at the last router, going lower only if it is silent
+    /// there too.
+    pub economical_walks: bool,
+    /// Double the wait before each retransmission of a main SYN (default true). Without, every retransmission
+    /// waits one timeout: a sweep's representatives beside a rate-limited ICMP sender retry once per refill of
+    /// its bucket.
+    pub backoff: bool,
 }
 
 impl Default for SessionConfig {
@@ -171,6 +181,8 @@ impl Default for SessionConfig {
             icmp_interval: Duration::from_millis(1000),
             first_answer_wait: Duration::from_millis(3500),
             confirm_silent_hops: true,
+            economical_walks: false,
+            backoff: true,
         }
     }
 }
@@ -674,6 +686,9 @@ impl Session {
                     if !self.port_settled(i, now) {
                         return;
                     }
+                    if self.cfg.economical_walks && self.walk_lower(i, now) {
+                        return;
+                    }
                     // Silent hops asked again, where there are any; then the port waits for them.
                     self.plan_confirmations(i, now);
                     self.ports[i].phase = Phase::Confirming;
@@ -926,7 +941,11 @@ impl Session {
         // SYN sent each second would spend its token without ever being answered. The last SYN waits one
         // timeout.
         let last = m.sent.len() as u32 >= retries;
-        let backoff = if last { 1 } else { 1i64 << m.sent.len().min(6) };
+        let backoff = if last || !self.cfg.backoff {
+            1
+        } else {
+            1i64 << m.sent.len().min(6)
+        };
         m.sent.push(now);
         m.deadline = now.plus(Duration(
             rto.0.saturating_mul(backoff).min(self.cfg.max_rto.0 * 2),
@@ -1021,6 +1040,9 @@ impl Session {
                 }
                 // Locate the RST: the TTL of its own distance, and one less.
                 let h = TtlReading::of(ttl).hops.0;
+                if self.cfg.economical_walks && self.target_hops() == Some(h) {
+                    return;
+                }
                 for t in [h.saturating_sub(1), h] {
                     if t >= 1 && t <= self.cfg.max_ttl {
                         self.plan_ttl(owner, Purpose::TtlWalk(t), port, t, now);
@@ -1033,12 +1055,38 @@ impl Session {
                     Some(h) => h.saturating_sub(1).min(self.cfg.max_ttl),
                     None => self.cfg.max_ttl.min(16),
                 };
-                for t in 1..=limit {
+                let from = if self.cfg.economical_walks && self.target_hops().is_some() {
+                    limit
+                } else {
+                    1
+                };
+                for t in from..=limit {
                     self.plan_ttl(owner, Purpose::TtlWalk(t), port, t, now);
                 }
             }
             _ => {}
         }
+    }
+
+    /// With [`SessionConfig::economical_walks`]: a silent port whose walk began at the last router and found
+    /// silence there walks the hops below it. Returns whether it planned them.
+    fn walk_lower(&mut self, i: usize, now: Timestamp) -> bool {
+        let main_silent = self
+            .probes
+            .get(self.ports[i].main)
+            .is_some_and(|m| m.answer.is_none());
+        let walk = self.walk_answers(i);
+        let Some(&(lowest, None)) = walk.first() else {
+            return false;
+        };
+        if !main_silent || lowest <= 1 || self.route_error().is_some() {
+            return false;
+        }
+        let port = self.ports[i].port;
+        for t in 1..lowest {
+            self.plan_ttl(Owner::Port(i), Purpose::TtlWalk(t), port, t, now);
+        }
+        true
     }
 
     /// After the first discriminators: ask silent hops again (a second later: the router's bucket may have been

@@ -510,6 +510,8 @@ impl Sweep {
             return;
         }
         let mut cfg = self.cfg.session.clone();
+        // The representatives share the routers' ICMP tokens: no TTL-limited SYN that cannot tell more.
+        cfg.economical_walks = true;
         // The address answered: its neighbour entry is resolved, no router is still asking ARP for it.
         if self.ports.iter().any(|p| p.answer.is_some()) {
             cfg.first_answer_wait = Duration(1);
@@ -530,7 +532,13 @@ impl Sweep {
         let mut fast_cfg = cfg.clone();
         fast_cfg.retries = 0;
         fast_cfg.confirm_silent_hops = false;
+        // Everything the sweep drew from the routers is charged to the model, and these representatives'
+        // answers are known: one token of Linux's burst of 6 is left for the unexpected.
+        fast_cfg.icmp_burst = fast_cfg.icmp_burst.max(5);
         let mut slow_cfg = cfg;
+        slow_cfg.backoff = false;
+        // One token a second, shared by these representatives and the other session's walks.
+        slow_cfg.retries = slow_cfg.retries.max(slow.len() as u32 + 2);
         let wait = Duration(slow_cfg.icmp_interval.0 + 100_000_000);
         slow_cfg.min_rto = slow_cfg.min_rto.max(wait);
         slow_cfg.max_rto = slow_cfg.max_rto.max(wait);

@@ -84,6 +84,9 @@ pub struct ProberConfig {
     /// After the plan, open one ordinary TCP connection to every port whose SYN drew a SYN-ACK, to tell
     /// whether the service behind a SYN proxy accepts it (default false).
     pub connect: bool,
+    /// Keep every frame the plans took in [`RunOutcome::frames`] (default true), for a pcapng file or a trace
+    /// of the plan; a sweep without them needs about half the memory.
+    pub keep_frames: bool,
 }
 
 impl ProberConfig {
@@ -110,6 +113,7 @@ impl Default for ProberConfig {
             interface: None,
             max_pps: 500,
             connect: false,
+            keep_frames: true,
         }
     }
 }
@@ -174,7 +178,8 @@ pub struct CapturedFrame {
 pub struct RunOutcome {
     /// One report per job, in job order.
     pub reports: Vec<TargetReport>,
-    /// Every frame a session took, in capture order (write them with [`write_pcapng`]).
+    /// Every frame a session took, in capture order (write them with [`write_pcapng`]); empty without
+    /// [`ProberConfig::keep_frames`].
     pub frames: Vec<CapturedFrame>,
     /// Packets libpcap dropped (kernel buffer full) and the interface dropped, summed over captures.
     pub dropped: (u64, u64),
@@ -233,7 +238,9 @@ impl Prober {
         cfg.validate()?;
         let mut sources = HashMap::new();
         for j in jobs {
-            sources.insert(j.target, source_for(j.target)?);
+            if !sources.contains_key(&j.target) {
+                sources.insert(j.target, source_for(j.target)?);
+            }
         }
         let v6_sources: Vec<IpAddr> = {
             let mut v: Vec<IpAddr> = sources.values().copied().filter(IpAddr::is_ipv6).collect();
@@ -541,14 +548,16 @@ impl Prober {
                 };
                 for s in sessions.iter_mut().map(Probing::plan) {
                     if s.on_frame(&seen) {
-                        frames.push(CapturedFrame {
-                            interface: iface as u32,
-                            ts,
-                            data: packet.data.to_vec(),
-                            orig_len: h.len,
-                            job: job_of(s.target(), s.port_of(&seen)),
-                            note: s.describe(&seen),
-                        });
+                        if self.cfg.keep_frames {
+                            frames.push(CapturedFrame {
+                                interface: iface as u32,
+                                ts,
+                                data: packet.data.to_vec(),
+                                orig_len: h.len,
+                                job: job_of(s.target(), s.port_of(&seen)),
+                                note: s.describe(&seen),
+                            });
+                        }
                         break;
                     }
                 }

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Sweeps against nmap, in one hyperfine run per range: `synprobe HOST 1-1000` next to `nmap -sS -Pn -p1-1000`,
+# and `synprobe HOST 1-65535` next to `nmap -sS -T4 -Pn -p-`. Builds its own lab of network namespaces
+# (client -- r1 -- r2 -- server, addresses in 198.18.0.0/15 only), so it needs root; every probe stays inside
+# the lab. Every kernel default is kept, ICMP rate limits included; each run is prepared by a pause (PAUSE
+# seconds, default 3, not timed) so that every command starts with the routers' ICMP buckets full.
+#
+# Two labs (LAB=rules, the default, or LAB=plain):
+#   rules: listeners on 22, 80, 443, 8080; on the host a REJECT tcp-reset (3306), an ICMP port-unreachable
+#          rule over 8 ports (5432-5439, more than the host's ICMP burst of 6) and DROPs (6379, 9000-9009);
+#          r2 forges RSTs for 25 and 135-139; r1 drops 445 and rejects 23 with ICMP admin-prohibited.
+#          The same rules as tests/lab_sweep.rs (less its port forward to a container).
+#   plain: listeners on 22, 80, 443, 8080, a REJECT tcp-reset (3306) and a DROP (9000-9009) on the host.
+# Run by hand:
+#   sudo benches/lab-sweep.sh [RUNS]             (results in target/lab-sweep-$LAB/, a table on stdout)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-5}
+PAUSE=${PAUSE:-3}
+LAB=${LAB:-rules}
+for tool in hyperfine nmap ip iptables python3; do
+  command -v "$tool" >/dev/null || { echo "needs $tool (apt-get install -y hyperfine nmap iproute2 iptables python3)"; exit 1; }
+done
+cargo build --release -q -p synprobe-cli
+BIN=$PWD/target/release/synprobe
+OUT=$PWD/target/lab-sweep-$LAB; mkdir -p "$OUT"
+P=spsweep$$
+nodes=(client r1 r2 server)
+cleanup() {
+  jobs -p | xargs -r kill 2>/dev/null || true
+  for x in "${nodes[@]}"; do ip netns del "$P-$x" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+for x in "${nodes[@]}"; do
+  ip netns add "$P-$x"
+  ip -n "$P-$x" link set lo up
+done
+for k in 0 1 2; do
+  a=$P-${nodes[$k]}; b=$P-${nodes[$((k+1))]}
+  ip -n "$a" link add east0 type veth peer name west0 netns "$b"
+  ip -n "$a" addr add 198.18.$k.1/24 dev east0; ip -n "$b" addr add 198.18.$k.2/24 dev west0
+  ip -n "$a" link set east0 up; ip -n "$b" link set west0 up
+done
+ip netns exec "$P-r1" sysctl -qw net.ipv4.ip_forward=1; ip netns exec "$P-r2" sysctl -qw net.ipv4.ip_forward=1
+ip -n "$P-client" route add default via 198.18.0.2
+ip -n "$P-r1" route add default via 198.18.1.2
+ip -n "$P-r2" route add 198.18.0.0/24 via 198.18.1.1
+ip -n "$P-server" route add default via 198.18.2.1
+S="ip netns exec $P-server"
+for p in 22 80 443 8080; do
+  $S python3 -c "import socket
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('198.18.2.2', $p)); s.listen(128)
+while True:
+    c,_=s.accept(); c.close()" &
+done
+$S iptables -A INPUT -p tcp --dport 3306 -j REJECT --reject-with tcp-reset
+$S iptables -A INPUT -p tcp --dport 9000:9009 -j DROP
+if [ "$LAB" = rules ]; then
+  $S iptables -A INPUT -p tcp --dport 5432:5439 -j REJECT --reject-with icmp-port-unreachable
+  $S iptables -A INPUT -p tcp --dport 6379 -j DROP
+  ip netns exec "$P-r2" iptables -A FORWARD -p tcp -m multiport --dports 25,135:139 -j REJECT --reject-with tcp-reset
+  ip netns exec "$P-r1" iptables -A FORWARD -p tcp --dport 445 -j DROP
+  ip netns exec "$P-r1" iptables -A FORWARD -p tcp --dport 23 -j REJECT --reject-with icmp-admin-prohibited
+fi
+sleep 0.5
+run() { ip netns exec "$P-client" "$@"; }
+T=198.18.2.2
+echo "lab $LAB: client -- r1 -- r2 -- server (3 hops)"
+{
+  echo "| lab | range | synprobe (s) | nmap (s) | synprobe / nmap | synprobe peak RSS (MiB) | synprobe groups |"
+  echo "|---|---|---|---|---|---|---|"
+} > "$OUT/table.md"
+for spec in "1-1000:-p1-1000" "1-65535:-T4 -p-"; do
+  range=${spec%%:*}; nmapargs=${spec#*:}
+  sleep "$PAUSE"
+  groups=$(run "$BIN" "$T" "$range" --json | python3 -c 'import json,sys
+for l in sys.stdin:
+    v=json.loads(l)
+    if v["type"]=="sweep":
+        print("; ".join("%s %s%s" % (g["verdict"], g["ports"] if len(g["ports"])<30 else str(g["count"])+" ports", (" by "+g["rejecter"]["addr"]) if g["rejecter"] else "") for g in v["groups"]))' || true)
+  sleep "$PAUSE"
+  rss=$( { /usr/bin/time -f "%M" ip netns exec "$P-client" "$BIN" "$T" "$range" >/dev/null 2>/dev/null; } 2>&1 | tail -1 || true)
+  # synprobe exits with the highest verdict's code (14 here): not a failure.
+  hyperfine -N --warmup 1 --runs "$RUNS" -i --prepare "sleep $PAUSE" --export-json "$OUT/$range.json" \
+    -n synprobe "ip netns exec $P-client $BIN $T $range" \
+    -n nmap "ip netns exec $P-client nmap -sS -Pn -n $nmapargs $T" >/dev/null
+  python3 - "$OUT/$range.json" "$LAB" "$range" "$rss" "$groups" >> "$OUT/table.md" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+ms = {r["command"]: (r["median"], r["stddev"]) for r in d["results"]}
+f = lambda k: "%.2f ± %.2f" % ms[k]
+rss = "%.0f" % (int(sys.argv[4]) / 1024) if sys.argv[4].isdigit() else "?"
+print("| %s | %s | %s | %s | %.2f× | %s | %s |" % (sys.argv[2], sys.argv[3], f("synprobe"), f("nmap"),
+      ms["synprobe"][0] / ms["nmap"][0], rss, sys.argv[5]))
+PY
+done
+cat "$OUT/table.md"
