@@ -238,8 +238,8 @@ impl Prober {
         cfg.validate()?;
         let mut sources = HashMap::new();
         for j in jobs {
-            if !sources.contains_key(&j.target) {
-                sources.insert(j.target, source_for(j.target)?);
+            if let std::collections::hash_map::Entry::Vacant(e) = sources.entry(j.target) {
+                e.insert(source_for(j.target)?);
             }
         }
         let v6_sources: Vec<IpAddr> = {
