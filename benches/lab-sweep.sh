@@ -79,7 +79,8 @@ for l in sys.stdin:
     if v["type"]=="sweep":
         print("; ".join("%s %s%s" % (g["verdict"], g["ports"] if len(g["ports"])<30 else str(g["count"])+" ports", (" by "+g["rejecter"]["addr"]) if g["rejecter"] else "") for g in v["groups"]))' || true)
   sleep "$PAUSE"
-  rss=$( { /usr/bin/time -f "%M" ip netns exec "$P-client" "$BIN" "$T" "$range" >/dev/null 2>/dev/null; } 2>&1 | tail -1 || true)
+  /usr/bin/time -o "$OUT/rss" -f "%M" ip netns exec "$P-client" "$BIN" "$T" "$range" >/dev/null 2>&1 || true
+  rss=$(tail -1 "$OUT/rss")
   # synprobe exits with the highest verdict's code (14 here): not a failure.
   hyperfine -N --warmup 1 --runs "$RUNS" -i --prepare "sleep $PAUSE" --export-json "$OUT/$range.json" \
     -n synprobe "ip netns exec $P-client $BIN $T $range" \

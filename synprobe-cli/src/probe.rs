@@ -422,9 +422,11 @@ fn sweep_human(
         } else {
             format!("{} ports", g.count)
         };
+        // Padded by hand: the colour codes around the verdict are not part of its width.
+        let pad = " ".repeat(14usize.saturating_sub(g.verdict.to_string().len()));
         writeln!(
             out,
-            "  {:<14} {ports}: {what} [{} confidence]",
+            "  {}{pad} {ports}: {what} [{} confidence]",
             palette.verdict(g.verdict, g.verdict),
             g.confidence
         )?;

@@ -542,6 +542,13 @@ impl Session {
             .insert(port, LocalFacts { listeners, rise });
     }
 
+    /// A frame from outside this session to judge with (a sweep's first pass: the SYN-ACKs of the address's
+    /// open ports tell its distance). It joins the frames the reports are judged from, before this session's
+    /// own; it answers none of its probes.
+    pub fn note_context(&mut self, seen: &Observed) {
+        self.frames.push(*seen);
+    }
+
     /// An ICMP error sent to us by the router (or host) `hop` hops away at `at`, drawn by probes outside this
     /// session (a sweep's first pass): it spent a token of that router's bucket, which the plan's pacing models.
     pub fn note_icmp_spent(&mut self, hop: u8, at: Timestamp) {
@@ -1237,7 +1244,8 @@ impl Session {
     fn release_deferred(&mut self, now: Timestamp, out: &mut Vec<Outgoing>) {
         let mut waiting = VecDeque::new();
         while let Some(d) = self.deferred.pop_front() {
-            if now < d.not_before || self.tokens_at(d.ttl, now) < 1.0 {
+            // (A token due now may read 0.999999999: the refill is computed in floating point.)
+            if now < d.not_before || self.tokens_at(d.ttl, now) < 1.0 - 1e-6 {
                 waiting.push_back(d);
                 continue;
             }

@@ -21,6 +21,9 @@
 //!    first pass lost to them), all paced by its model of the routers' buckets. Every port of a kind takes its
 //!    representative's judgement, with a [`Finding::SweepSameAs`] naming it.
 //!
+//! With [`SessionConfig::quick`] the first pass is all: each port is judged on its own answers and those of
+//! the other ports (distances, TOS echo), as a scanner would, without naming forging routers or backends.
+//!
 //! Memory is a few bytes per port plus the frames of the first pass, bounded by the 65,535 ports of an address.
 
 use std::collections::{HashMap, VecDeque};
@@ -100,10 +103,15 @@ impl SweepConfig {
         Ok(())
     }
 
+    /// Source ports of the first pass: one per try, the extra tries a lossy path earns included.
     fn tries(&self) -> u32 {
-        self.session.retries + 1
+        self.session.retries + 1 + EXTRA_TRIES_ON_LOSS
     }
 }
+
+/// Tries a silent port gets beyond `retries + 1` once the path is seen to lose packets (a retransmission was
+/// answered), as nmap raises its retries when it sees drops.
+const EXTRA_TRIES_ON_LOSS: u32 = 3;
 
 /// Source ports one sweep needs (give each concurrent plan its own range): one per try of the first pass, and
 /// the two deep sessions' (see [`Sweep`]).
@@ -183,6 +191,8 @@ pub struct Sweep {
     outstanding: u32,
     cwnd: f64,
     ssthresh: f64,
+    /// Retransmissions that were answered: the path lost their first tries (or the answers).
+    drops: u32,
     last_cut: Timestamp,
     srtt: Option<Duration>,
     rttvar: Duration,
@@ -198,6 +208,8 @@ pub struct Sweep {
     /// The deeper steps: one session for the representatives, another (paced by ICMP rate limits) for silent
     /// runs beside the rejections of a sender that spent its ICMP burst.
     deep: Vec<Session>,
+    /// The deep sessions' packets, released at the pace the first pass found the path takes.
+    deep_queue: VecDeque<Outgoing>,
     /// Representative of each kind, and the kind of each port that has one.
     reps: HashMap<Kind, Vec<u16>>,
     kind_of: HashMap<u16, Kind>,
@@ -247,7 +259,8 @@ impl Sweep {
             host: None,
             local: false,
             cwnd: f64::from(cfg.initial_window),
-            ssthresh: f64::from(cfg.max_window),
+            ssthresh: f64::from(cfg.max_window.min(1024)),
+            drops: 0,
             tokens: f64::from(cfg.max_pps.min(1000)),
             cfg,
             key: (k0, k1),
@@ -279,6 +292,7 @@ impl Sweep {
             icmp_spent: Vec::new(),
             phase: Phase::FirstPass,
             deep: Vec::new(),
+            deep_queue: VecDeque::new(),
             reps: HashMap::new(),
             kind_of: HashMap::new(),
             t0: None,
@@ -313,8 +327,19 @@ impl Sweep {
         v
     }
 
+    /// Source ports (tries) reserved for the first pass.
     fn tries(&self) -> u32 {
         self.cfg.tries()
+    }
+
+    /// Tries a silent port gets now: `retries + 1`, more once the path has shown it loses packets.
+    fn tries_allowed(&self) -> u32 {
+        let base = self.cfg.session.retries + 1;
+        if self.drops > 0 {
+            base + EXTRA_TRIES_ON_LOSS
+        } else {
+            base
+        }
     }
 
     /// The ISN of the SYN from source port `sport` to `dport`: a keyed hash of the four-tuple.
@@ -391,6 +416,7 @@ impl Sweep {
 
     fn first_pass(&mut self, now: Timestamp, out: &mut Vec<Outgoing>) {
         // Unanswered SYNs whose time is up leave the window; silent ports are tried again.
+        let allowed = self.tries_allowed();
         while let Some(&(deadline, idx, try_)) = self.in_flight.front() {
             if deadline > now {
                 break;
@@ -400,7 +426,7 @@ impl Sweep {
             if st.in_flight && st.tries == try_ + 1 {
                 st.in_flight = false;
                 self.outstanding -= 1;
-                if st.answer.is_none() && u32::from(st.tries) < self.tries() && !self.route_error {
+                if st.answer.is_none() && u32::from(st.tries) < allowed && !self.route_error {
                     self.retry.push_back(idx);
                 }
             }
@@ -441,7 +467,8 @@ impl Sweep {
 
     /// Group the ports by kind and start the deep session on the representatives.
     fn start_deep(&mut self) {
-        if self.route_error {
+        // `quick`: the first pass alone, as a scanner.
+        if self.route_error || self.cfg.session.quick {
             return;
         }
         let mut kinds: Vec<(Kind, Vec<u16>)> = Vec::new();
@@ -553,10 +580,60 @@ impl Sweep {
                 for &(hop, at) in &self.icmp_spent {
                     s.note_icmp_spent(hop, at);
                 }
+                // The SYN-ACKs of a few open ports (with their SYNs) tell the deep engine the host's
+                // distance, as they told the first pass's.
+                for f in self.context_frames() {
+                    s.note_context(&f);
+                }
                 self.deep
                     .push(s.with_host(self.host.clone()).local(self.local));
             }
         }
+    }
+
+    /// Hand out the deep sessions' packets no faster than the first pass's window per round trip (a path that
+    /// lost a burst of SYNs loses a burst of discriminators too).
+    fn release_deep(&mut self, now: Timestamp, out: &mut Vec<Outgoing>) {
+        let rtt = self
+            .srtt
+            .unwrap_or(Duration::from_millis(100))
+            .max(Duration(100_000));
+        let per_sec = (self.cwnd / rtt.as_secs_f64()).min(f64::from(self.cfg.max_pps));
+        let cap = self.cwnd.max(4.0);
+        if self.tokens_at != Timestamp(i64::MIN) {
+            self.tokens += now.since(self.tokens_at).as_secs_f64().max(0.0) * per_sec;
+        }
+        self.tokens = self.tokens.min(cap);
+        self.tokens_at = now;
+        while self.tokens >= 1.0 {
+            let Some(p) = self.deep_queue.pop_front() else {
+                break;
+            };
+            out.push(p);
+            self.tokens -= 1.0;
+        }
+    }
+
+    /// The first-pass frames of up to 8 ports that answered SYN-ACK: their SYNs and answers.
+    fn context_frames(&self) -> Vec<Observed> {
+        let open: Vec<u16> = self
+            .ports
+            .iter()
+            .filter(|p| p.answer == Some(First::SynAck))
+            .take(8)
+            .map(|p| p.port)
+            .collect();
+        if open.is_empty() {
+            return Vec::new();
+        }
+        self.frames
+            .iter()
+            .filter(|f| match &f.packet.transport {
+                Transport::Tcp(t) => open.contains(&t.dst_port) || open.contains(&t.src_port),
+                _ => false,
+            })
+            .copied()
+            .collect()
     }
 
     /// Whether the silent run of representative `port` borders (in port order) a port rejected with ICMP by
@@ -632,6 +709,7 @@ impl Sweep {
             };
             self.cwnd = self.cwnd.min(f64::from(self.cfg.max_window));
         } else if !matches!(answer, First::Icmp { .. }) {
+            self.drops = self.drops.saturating_add(1);
             // A retransmission was answered: the first SYN or its answer was lost. Once per round trip.
             let rtt = self.srtt.unwrap_or(Duration::from_millis(100));
             if seen.ts >= self.last_cut.plus(rtt) {
@@ -834,10 +912,15 @@ impl Plan for Sweep {
                         }
                     }
                 }
-                out.extend(o);
+                self.deep_queue.extend(o);
                 if let Some(n) = n {
                     next = Some(next.map_or(n, |x: Timestamp| x.min(n)));
                 }
+            }
+            self.release_deep(now, &mut out);
+            if !self.deep_queue.is_empty() {
+                let soon = now.plus(Duration::from_millis(1));
+                next = Some(next.map_or(soon, |x: Timestamp| x.min(soon)));
             }
             if next.is_some() {
                 return (out, next);
@@ -860,7 +943,19 @@ impl Plan for Sweep {
     }
 
     fn on_frame(&mut self, seen: &Observed) -> bool {
-        if self.deep.iter_mut().any(|s| s.on_frame(seen)) {
+        if let Some(i) = self.deep.iter_mut().position(|s| s.on_frame(seen)) {
+            // An ICMP rejection one session drew spent a token the other's model must know of (the
+            // time-exceeded its TTL-limited SYNs draw are charged when they are sent).
+            if let Transport::IcmpError(e) = &seen.packet.transport {
+                if matches!(e.kind, IcmpErrorKind::DestinationUnreachable(_)) {
+                    let hop = TtlReading::of(seen.packet.ip.ttl).hops.0;
+                    for (k, other) in self.deep.iter_mut().enumerate() {
+                        if k != i {
+                            other.note_icmp_spent(hop, seen.ts);
+                        }
+                    }
+                }
+            }
             return true;
         }
         let Some((idx, try_, ours)) = self.first_pass_probe(seen) else {
@@ -1108,16 +1203,20 @@ mod tests {
 
     #[test]
     fn late_answers_overlapping_retransmissions_and_junk_go_to_no_wrong_port() {
-        let ports: Vec<u16> = (1..=1200).collect();
+        let ports: Vec<u16> = (1..=5000).collect();
         let mut n = net();
         let mut k = 0u32;
+        let first_pass_tries = SweepConfig::default().tries();
         let s = sweep(&ports, SweepConfig::default());
         let reports = simulate(s, move |t, o| {
             let mut back = n.respond(t, o);
             k += 1;
             let first_pass = parse_frame(LinkType::RAW, &o.datagram)
                 .ok()
-                .is_some_and(|p| p.tcp().is_some_and(|t| t.src_port < 40_003));
+                .is_some_and(|p| {
+                    p.tcp()
+                        .is_some_and(|t| u32::from(t.src_port) < 40_000 + first_pass_tries)
+                });
             for (delay, _) in back.iter_mut() {
                 // Every third answer of the first pass comes after the retransmission timeout: the try after
                 // it overlaps it.
@@ -1143,6 +1242,31 @@ mod tests {
             back
         });
         assert_truth(&reports, &ports);
+    }
+
+    #[test]
+    fn a_congested_path_shrinks_the_window_and_every_port_is_still_right() {
+        // A bottleneck: the path carries at most 20 SYNs in any 10 ms; the rest are lost.
+        let ports: Vec<u16> = (1..=3000).collect();
+        let mut n = net();
+        let mut recent: VecDeque<Timestamp> = VecDeque::new();
+        let cfg = SweepConfig {
+            initial_window: 256,
+            ..SweepConfig::default()
+        };
+        let reports = simulate(sweep(&ports, cfg), move |t, o| {
+            while recent.front().is_some_and(|&x| t.since(x).0 > 10_000_000) {
+                recent.pop_front();
+            }
+            if recent.len() >= 20 {
+                return vec![];
+            }
+            recent.push_back(t);
+            n.respond(t, o)
+        });
+        assert_truth(&reports, &ports);
+        let retried = reports.iter().filter(|r| r.probes_sent > 1).count();
+        assert!(retried > 0, "the lost SYNs were sent again");
     }
 
     #[test]
