@@ -11,6 +11,7 @@
 #          r2 forges RSTs for 25 and 135-139; r1 drops 445 and rejects 23 with ICMP admin-prohibited.
 #          The same rules as tests/lab_sweep.rs (less its port forward to a container).
 #   plain: listeners on 22, 80, 443, 8080, a REJECT tcp-reset (3306) and a DROP (9000-9009) on the host.
+# `--quick` is the sweep's first pass alone (no deeper steps), timed too.
 # Run by hand:
 #   sudo benches/lab-sweep.sh [RUNS]             (results in target/lab-sweep-$LAB/, a table on stdout)
 set -euo pipefail
@@ -67,8 +68,8 @@ run() { ip netns exec "$P-client" "$@"; }
 T=198.18.2.2
 echo "lab $LAB: client -- r1 -- r2 -- server (3 hops)"
 {
-  echo "| lab | range | synprobe (s) | nmap (s) | synprobe / nmap | synprobe peak RSS (MiB) | synprobe groups |"
-  echo "|---|---|---|---|---|---|---|"
+  echo "| lab | range | synprobe (s) | synprobe --quick (s) | nmap (s) | synprobe / nmap | --quick / nmap | synprobe peak RSS (MiB) | synprobe groups |"
+  echo "|---|---|---|---|---|---|---|---|---|"
 } > "$OUT/table.md"
 for spec in "1-1000:-p1-1000" "1-65535:-T4 -p-"; do
   range=${spec%%:*}; nmapargs=${spec#*:}
@@ -84,6 +85,7 @@ for l in sys.stdin:
   # synprobe exits with the highest verdict's code (14 here): not a failure.
   hyperfine -N --warmup 1 --runs "$RUNS" -i --prepare "sleep $PAUSE" --export-json "$OUT/$range.json" \
     -n synprobe "ip netns exec $P-client $BIN $T $range" \
+    -n quick "ip netns exec $P-client $BIN $T $range --quick" \
     -n nmap "ip netns exec $P-client nmap -sS -Pn -n $nmapargs $T" >/dev/null
   python3 - "$OUT/$range.json" "$LAB" "$range" "$rss" "$groups" >> "$OUT/table.md" <<'PY'
 import json, sys
@@ -91,8 +93,9 @@ d = json.load(open(sys.argv[1]))
 ms = {r["command"]: (r["median"], r["stddev"]) for r in d["results"]}
 f = lambda k: "%.2f ± %.2f" % ms[k]
 rss = "%.0f" % (int(sys.argv[4]) / 1024) if sys.argv[4].isdigit() else "?"
-print("| %s | %s | %s | %s | %.2f× | %s | %s |" % (sys.argv[2], sys.argv[3], f("synprobe"), f("nmap"),
-      ms["synprobe"][0] / ms["nmap"][0], rss, sys.argv[5]))
+print("| %s | %s | %s | %s | %s | %.2f× | %.2f× | %s | %s |" % (sys.argv[2], sys.argv[3], f("synprobe"),
+      f("quick"), f("nmap"), ms["synprobe"][0] / ms["nmap"][0], ms["quick"][0] / ms["nmap"][0], rss,
+      sys.argv[5]))
 PY
 done
 cat "$OUT/table.md"

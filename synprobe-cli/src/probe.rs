@@ -176,6 +176,8 @@ pub fn run(args: &ProbeArgs) -> io::Result<u8> {
             ..session.clone()
         },
         max_pps: rate,
+        // The grouped text report shows the packets only with --trace.
+        packets: args.json || args.trace,
         ..SweepConfig::default()
     };
     let config = ProberConfig {

@@ -67,6 +67,9 @@ pub struct SweepConfig {
     pub max_pps: u32,
     /// Representatives probed deeply at most (default 32): kinds beyond are judged on the first pass alone.
     pub max_deep: usize,
+    /// Fill each report's `packets` (default true); a report of the groups alone does without, and a
+    /// 1-65535 sweep's reports take a third of the time.
+    pub packets: bool,
 }
 
 impl Default for SweepConfig {
@@ -80,6 +83,7 @@ impl Default for SweepConfig {
             max_window: 8192,
             max_pps: 100_000,
             max_deep: 32,
+            packets: true,
         }
     }
 }
@@ -1016,6 +1020,7 @@ impl Plan for Sweep {
         for (i, p) in self.ports.iter().enumerate() {
             let (pick, answered) = first[i];
             let packets = pick
+                .filter(|_| self.cfg.packets)
                 .map(|r| packet_records(&r.attempt, t0))
                 .unwrap_or_default();
             let own = match (pick, &route) {
