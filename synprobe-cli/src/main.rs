@@ -123,7 +123,8 @@ struct ProbeArgs {
     ports: Option<String>,
     #[command(flatten)]
     family: probe::FamilyArgs,
-    /// Send just the SYN (and its retransmissions) and judge on what comes back.
+    /// Send just the SYN (and its retransmissions) and judge on what comes back; for a sweep, the first pass
+    /// alone (as a scanner: no forging router or backend is named, confidences are lower).
     #[arg(long)]
     quick: bool,
     /// After the probe, open one ordinary TCP connection to each port that answered SYN-ACK: behind a SYN proxy
