@@ -26,27 +26,13 @@ cargo build --release -q -p synprobe-cli
 BIN=$PWD/target/release/synprobe
 OUT=$PWD/target/lab-sweep-$LAB; mkdir -p "$OUT"
 P=spsweep$$
-nodes=(client r1 r2 server)
+. benches/lab-chain.sh
 cleanup() {
   jobs -p | xargs -r kill 2>/dev/null || true
-  for x in "${nodes[@]}"; do ip netns del "$P-$x" 2>/dev/null || true; done
+  lab_chain_down
 }
 trap cleanup EXIT
-for x in "${nodes[@]}"; do
-  ip netns add "$P-$x"
-  ip -n "$P-$x" link set lo up
-done
-for k in 0 1 2; do
-  a=$P-${nodes[$k]}; b=$P-${nodes[$((k+1))]}
-  ip -n "$a" link add east0 type veth peer name west0 netns "$b"
-  ip -n "$a" addr add 198.18.$k.1/24 dev east0; ip -n "$b" addr add 198.18.$k.2/24 dev west0
-  ip -n "$a" link set east0 up; ip -n "$b" link set west0 up
-done
-ip netns exec "$P-r1" sysctl -qw net.ipv4.ip_forward=1; ip netns exec "$P-r2" sysctl -qw net.ipv4.ip_forward=1
-ip -n "$P-client" route add default via 198.18.0.2
-ip -n "$P-r1" route add default via 198.18.1.2
-ip -n "$P-r2" route add 198.18.0.0/24 via 198.18.1.1
-ip -n "$P-server" route add default via 198.18.2.1
+lab_chain_up
 S="ip netns exec $P-server"
 for p in 22 80 443 8080; do
   $S python3 -c "import socket
@@ -90,7 +76,7 @@ for l in sys.stdin:
   python3 - "$OUT/$range.json" "$LAB" "$range" "$rss" "$groups" >> "$OUT/table.md" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
-ms = {r["command"]: (r["median"], r["stddev"]) for r in d["results"]}
+ms = {r["command"]: (r["median"], r["stddev"] or 0.0) for r in d["results"]}
 f = lambda k: "%.2f ± %.2f" % ms[k]
 rss = "%.0f" % (int(sys.argv[4]) / 1024) if sys.argv[4].isdigit() else "?"
 print("| %s | %s | %s | %s | %s | %.2f× | %.2f× | %s | %s |" % (sys.argv[2], sys.argv[3], f("synprobe"),

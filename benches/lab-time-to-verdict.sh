@@ -18,24 +18,10 @@ cargo build --release -q -p synprobe-cli
 BIN=$PWD/target/release/synprobe
 OUT=$PWD/target/lab-bench${ONLY:+-only}; mkdir -p "$OUT"
 P=spbench$$
-nodes=(client r1 r2 server)
-cleanup() { for x in "${nodes[@]}"; do ip netns del "$P-$x" 2>/dev/null || true; done; }
+. benches/lab-chain.sh
+cleanup() { lab_chain_down; }
 trap cleanup EXIT
-for x in "${nodes[@]}"; do
-  ip netns add "$P-$x"
-  ip -n "$P-$x" link set lo up
-done
-for k in 0 1 2; do
-  a=$P-${nodes[$k]}; b=$P-${nodes[$((k+1))]}
-  ip -n "$a" link add east0 type veth peer name west0 netns "$b"
-  ip -n "$a" addr add 198.18.$k.1/24 dev east0; ip -n "$b" addr add 198.18.$k.2/24 dev west0
-  ip -n "$a" link set east0 up; ip -n "$b" link set west0 up
-done
-ip netns exec "$P-r1" sysctl -qw net.ipv4.ip_forward=1; ip netns exec "$P-r2" sysctl -qw net.ipv4.ip_forward=1
-ip -n "$P-client" route add default via 198.18.0.2
-ip -n "$P-r1" route add default via 198.18.1.2
-ip -n "$P-r2" route add 198.18.0.0/24 via 198.18.1.1
-ip -n "$P-server" route add default via 198.18.2.1
+lab_chain_up
 ip netns exec "$P-server" python3 -c 'import socket,time
 s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("198.18.2.2", 80)); s.listen(128)
 while True:

@@ -1465,30 +1465,7 @@ impl Session {
             .max()
             .unwrap_or(Duration(0))
             .max(Duration(1_000_000));
-        // `waited` is at least 1 ms: the settings are valid.
-        let mut engine = Engine::with_valid(EngineConfig {
-            matcher: MatchConfig {
-                timeout: waited,
-                follow_retransmissions: false,
-                ..MatchConfig::default()
-            },
-            analyzer: AnalyzerConfig {
-                live: true,
-                ..AnalyzerConfig::default()
-            },
-        });
-        for f in &self.frames {
-            engine.push_observed(*f);
-        }
-        engine.advance(end.plus(waited).plus(Duration(1)));
-        engine.finish();
-        let mut judged: HashMap<(u16, u32), Report> = HashMap::new();
-        while let Some(r) = engine.pop_report() {
-            judged.insert(
-                (r.attempt.probe.key.client_port.0, r.attempt.probe.isn.0),
-                r,
-            );
-        }
+        let judged = judge_live(&self.frames, end, waited);
         (0..self.ports.len())
             .map(|i| self.port_report(i, &judged))
             .collect()
@@ -1957,6 +1934,41 @@ impl Session {
             }
         }
     }
+}
+
+/// Judge a live plan's frames with the engine as a replay would (live analysis: a route error concerns every
+/// port of its address), waiting `waited` (at least 1 ms) after `end` for late answers: each attempt's report
+/// by (source port, ISN) of its SYN.
+pub(crate) fn judge_live(
+    frames: &[Observed],
+    end: Timestamp,
+    waited: Duration,
+) -> HashMap<(u16, u32), Report> {
+    let waited = waited.max(Duration(1_000_000));
+    let mut engine = Engine::with_valid(EngineConfig {
+        matcher: MatchConfig {
+            timeout: waited,
+            follow_retransmissions: false,
+            ..MatchConfig::default()
+        },
+        analyzer: AnalyzerConfig {
+            live: true,
+            ..AnalyzerConfig::default()
+        },
+    });
+    for f in frames {
+        engine.push_observed(*f);
+    }
+    engine.advance(end.plus(waited).plus(Duration(1)));
+    engine.finish();
+    let mut judged = HashMap::new();
+    while let Some(r) = engine.pop_report() {
+        judged.insert(
+            (r.attempt.probe.key.client_port.0, r.attempt.probe.isn.0),
+            r,
+        );
+    }
+    judged
 }
 
 /// One SYN of the TTL walk as a finding shows it (an echo reply, which no SYN draws, as silence).

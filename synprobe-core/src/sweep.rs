@@ -32,12 +32,11 @@ use std::net::IpAddr;
 
 use siphasher::sip::SipHasher13;
 
-use crate::analysis::AnalyzerConfig;
 use crate::build::{IpSpec, TcpSpec};
-use crate::engine::{Engine, EngineConfig, Report};
+use crate::engine::Report;
 use crate::error::{check, ConfigError};
 use crate::findings::{Advice, Cause, Finding, TtlReading};
-use crate::matcher::{is_route_wide, MatchConfig};
+use crate::matcher::is_route_wide;
 use crate::model::Observed;
 use crate::session::{Outgoing, Plan, Purpose, Session, SessionConfig, TargetReport};
 use crate::time::{Duration, Timestamp};
@@ -791,31 +790,7 @@ impl Sweep {
 
     fn judge_first_pass(&self) -> HashMap<(u16, u32), Report> {
         let end = self.done_at.unwrap_or(self.last_poll);
-        let waited = self.rto().max(Duration(1_000_000));
-        let mut engine = Engine::with_valid(EngineConfig {
-            matcher: MatchConfig {
-                timeout: waited,
-                follow_retransmissions: false,
-                ..MatchConfig::default()
-            },
-            analyzer: AnalyzerConfig {
-                live: true,
-                ..AnalyzerConfig::default()
-            },
-        });
-        for f in &self.frames {
-            engine.push_observed(*f);
-        }
-        engine.advance(end.plus(waited).plus(Duration(1)));
-        engine.finish();
-        let mut judged = HashMap::with_capacity(self.ports.len());
-        while let Some(r) = engine.pop_report() {
-            judged.insert(
-                (r.attempt.probe.key.client_port.0, r.attempt.probe.isn.0),
-                r,
-            );
-        }
-        judged
+        crate::session::judge_live(&self.frames, end, self.rto())
     }
 
     /// A port of a kind probed deeply through its representatives: their judgement, when they agree.

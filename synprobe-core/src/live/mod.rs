@@ -611,6 +611,28 @@ fn in_job_order(jobs: &[Job], sessions: &mut [Probing]) -> Vec<TargetReport> {
 }
 
 fn open_tap(name: &str, targets: &[IpAddr], sources: &[IpAddr], buffer: i32) -> Result<Tap> {
+    let hosts: Vec<String> = targets.iter().map(|t| format!("host {t}")).collect();
+    let dsts: Vec<String> = sources.iter().map(|s| format!("dst host {s}")).collect();
+    let filter = format!(
+        "(({}) and (tcp or icmp or icmp6)) or ((icmp or icmp6) and ({}))",
+        hosts.join(" or "),
+        dsts.join(" or ")
+    );
+    let (cap, link) = open_capture(name, &filter, buffer)?;
+    Ok(Tap {
+        name: name.to_string(),
+        cap,
+        link,
+    })
+}
+
+/// A non-blocking libpcap capture on `name` in immediate mode with a kernel buffer of `buffer` bytes, filtered
+/// by `filter` (tcpdump syntax); a refusal for want of privilege is [`Error::Privilege`].
+pub(crate) fn open_capture(
+    name: &str,
+    filter: &str,
+    buffer: i32,
+) -> Result<(pcap::Capture<pcap::Active>, LinkType)> {
     let cap_err = |e: pcap::Error| {
         let reason = e.to_string();
         if reason.contains("ermission") || reason.contains("not permitted") {
@@ -633,20 +655,9 @@ fn open_tap(name: &str, targets: &[IpAddr], sources: &[IpAddr], buffer: i32) -> 
         .open()
         .map_err(cap_err)?;
     let mut cap = cap.setnonblock().map_err(cap_err)?;
-    let hosts: Vec<String> = targets.iter().map(|t| format!("host {t}")).collect();
-    let dsts: Vec<String> = sources.iter().map(|s| format!("dst host {s}")).collect();
-    let filter = format!(
-        "(({}) and (tcp or icmp or icmp6)) or ((icmp or icmp6) and ({}))",
-        hosts.join(" or "),
-        dsts.join(" or ")
-    );
-    cap.filter(&filter, true).map_err(cap_err)?;
+    cap.filter(filter, true).map_err(cap_err)?;
     let link = LinkType(cap.get_datalink().0 as u32);
-    Ok(Tap {
-        name: name.to_string(),
-        cap,
-        link,
-    })
+    Ok((cap, link))
 }
 
 /// Write a run's frames as pcapng: a section naming synprobe (and `comment`, e.g. the command line), one

@@ -131,7 +131,8 @@ impl SharedProber {
         let need_v4 = cfg.networks.iter().any(|n| matches!(n, IpNet::V4(_)));
         let sender = RawSender::open(need_v4, v6.first().copied())?;
         let interface = cfg.interface.clone().unwrap_or_else(|| "any".to_string());
-        let (cap, link) = open_capture(&interface, &cfg.networks, &sources)?;
+        let (cap, link) =
+            super::open_capture(&interface, &filter_for(&cfg.networks, &sources), 4 << 20)?;
         SharedProber::start(
             Box::new(sender),
             Box::new(Tap { cap, link }),
@@ -588,39 +589,6 @@ fn filter_for(networks: &[IpNet], sources: &[IpAddr]) -> String {
         nets.join(" or "),
         dsts.join(" or ")
     )
-}
-
-fn open_capture(
-    name: &str,
-    networks: &[IpNet],
-    sources: &[IpAddr],
-) -> Result<(pcap::Capture<pcap::Active>, LinkType)> {
-    let cap_err = |e: pcap::Error| {
-        let reason = e.to_string();
-        if reason.contains("ermission") || reason.contains("not permitted") {
-            Error::Privilege {
-                what: "open a packet capture",
-            }
-        } else {
-            Error::LiveCapture {
-                interface: name.to_string(),
-                reason,
-            }
-        }
-    };
-    let cap = pcap::Capture::from_device(name)
-        .map_err(cap_err)?
-        .immediate_mode(true)
-        .snaplen(1024)
-        .buffer_size(4 << 20)
-        .timeout(1)
-        .open()
-        .map_err(cap_err)?;
-    let mut cap = cap.setnonblock().map_err(cap_err)?;
-    cap.filter(&filter_for(networks, sources), true)
-        .map_err(cap_err)?;
-    let link = LinkType(cap.get_datalink().0 as u32);
-    Ok((cap, link))
 }
 
 #[cfg(test)]
