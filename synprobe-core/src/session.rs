@@ -1465,7 +1465,13 @@ impl Session {
             .max()
             .unwrap_or(Duration(0))
             .max(Duration(1_000_000));
-        let judged = judge_live(&self.frames, end, waited);
+        let mut judged: HashMap<(u16, u32), Report> = HashMap::new();
+        judge_live(&self.frames, end, waited, |r| {
+            judged.insert(
+                (r.attempt.probe.key.client_port.0, r.attempt.probe.isn.0),
+                r,
+            );
+        });
         (0..self.ports.len())
             .map(|i| self.port_report(i, &judged))
             .collect()
@@ -1938,12 +1944,13 @@ impl Session {
 
 /// Judge a live plan's frames with the engine as a replay would (live analysis: a route error concerns every
 /// port of its address), waiting `waited` (at least 1 ms) after `end` for late answers: each attempt's report
-/// by (source port, ISN) of its SYN.
+/// is handed to `each` as it is judged.
 pub(crate) fn judge_live(
     frames: &[Observed],
     end: Timestamp,
     waited: Duration,
-) -> HashMap<(u16, u32), Report> {
+    mut each: impl FnMut(Report),
+) {
     let waited = waited.max(Duration(1_000_000));
     let mut engine = Engine::with_valid(EngineConfig {
         matcher: MatchConfig {
@@ -1961,14 +1968,9 @@ pub(crate) fn judge_live(
     }
     engine.advance(end.plus(waited).plus(Duration(1)));
     engine.finish();
-    let mut judged = HashMap::new();
     while let Some(r) = engine.pop_report() {
-        judged.insert(
-            (r.attempt.probe.key.client_port.0, r.attempt.probe.isn.0),
-            r,
-        );
+        each(r);
     }
-    judged
 }
 
 /// One SYN of the TTL walk as a finding shows it (an echo reply, which no SYN draws, as silence).

@@ -33,7 +33,6 @@ use std::net::IpAddr;
 use siphasher::sip::SipHasher13;
 
 use crate::build::{IpSpec, TcpSpec};
-use crate::engine::Report;
 use crate::error::{check, ConfigError};
 use crate::findings::{Advice, Cause, Finding, TtlReading};
 use crate::matcher::is_route_wide;
@@ -158,6 +157,14 @@ enum Phase {
     FirstPass,
     Deep,
     Done,
+}
+
+/// What the first pass's judging keeps of a port's chosen attempt.
+struct Pick {
+    judgement: Judgement,
+    packets: Vec<crate::trace::PacketRecord>,
+    answered: bool,
+    try_: u8,
 }
 
 /// The kind of a port, for sharing the deeper steps.
@@ -788,9 +795,42 @@ impl Sweep {
         }
     }
 
-    fn judge_first_pass(&self) -> HashMap<(u16, u32), Report> {
+    /// The first pass judged: per port, its answered try's judgement (else its last try's), with the packet
+    /// records when they are wanted. Only what the reports use is kept of each attempt.
+    fn judge_first_pass(&self, t0: Timestamp) -> Vec<Option<Pick>> {
         let end = self.done_at.unwrap_or(self.last_poll);
-        crate::session::judge_live(&self.frames, end, self.rto())
+        let mut picks: Vec<Option<Pick>> = (0..self.ports.len()).map(|_| None).collect();
+        crate::session::judge_live(&self.frames, end, self.rto(), |r| {
+            let key = r.attempt.probe.key;
+            let (Some(try_), Some(idx)) = (
+                self.try_of(key.client_port.0),
+                self.index_of(key.server_port.0),
+            ) else {
+                return;
+            };
+            if key.server != self.target
+                || r.attempt.probe.isn.0 != self.isn(key.client_port.0, key.server_port.0)
+            {
+                return;
+            }
+            let answered = r.attempt.decisive_reply().is_some();
+            let better = picks[idx].as_ref().is_none_or(|p| {
+                (answered && !p.answered) || (answered == p.answered && try_ > p.try_)
+            });
+            if better {
+                picks[idx] = Some(Pick {
+                    packets: if self.cfg.packets {
+                        packet_records(&r.attempt, t0)
+                    } else {
+                        Vec::new()
+                    },
+                    judgement: r.judgement,
+                    answered,
+                    try_,
+                });
+            }
+        });
+        picks
     }
 
     /// A port of a kind probed deeply through its representatives: their judgement, when they agree.
@@ -960,48 +1000,27 @@ impl Plan for Sweep {
     fn reports(&mut self) -> Vec<TargetReport> {
         let t0 = self.t0.unwrap_or_default();
         let end = self.done_at.unwrap_or(self.last_poll);
-        let judged = self.judge_first_pass();
+        let mut picks = self.judge_first_pass(t0);
         let deep: HashMap<u16, TargetReport> = self
             .deep
             .iter_mut()
             .flat_map(Session::reports)
             .map(|r| (r.port, r))
             .collect();
-        // Own frames per port (ICMP errors and SYNs that no attempt holds are rare: a linear pass is enough).
         let mut out = Vec::with_capacity(self.ports.len());
         // The judgement of a route error, for the ports it settled before their SYN was sent.
-        let mut route: Option<Judgement> = None;
-        let mut first: Vec<(Option<&Report>, bool)> = Vec::with_capacity(self.ports.len());
-        for p in &self.ports {
-            // The answered try's attempt, else the last one sent.
-            let mut pick: Option<&Report> = None;
-            for t in 0..p.tries {
-                let sport = self.sport_base.wrapping_add(u16::from(t));
-                if let Some(r) = judged.get(&(sport, self.isn(sport, p.port))) {
-                    let answered = r.attempt.decisive_reply().is_some();
-                    if pick.is_none() || answered {
-                        pick = Some(r);
-                    }
-                    if answered {
-                        break;
-                    }
-                }
-            }
-            if p.answer == Some(First::RouteError) && route.is_none() {
-                route = pick.map(|r| r.judgement.clone());
-            }
-            first.push((pick, p.answer.is_some()));
-        }
+        let route: Option<Judgement> = self
+            .ports
+            .iter()
+            .zip(&picks)
+            .find(|(p, _)| p.answer == Some(First::RouteError))
+            .and_then(|(_, pick)| pick.as_ref().map(|x| x.judgement.clone()));
         for (i, p) in self.ports.iter().enumerate() {
-            let (pick, answered) = first[i];
-            let packets = pick
-                .filter(|_| self.cfg.packets)
-                .map(|r| packet_records(&r.attempt, t0))
-                .unwrap_or_default();
-            let own = match (pick, &route) {
-                (Some(r), _) => r.judgement.clone(),
-                (None, Some(j)) => j.clone(),
-                (None, None) => self.unseen(),
+            let answered = p.answer.is_some();
+            let (own, packets) = match (picks[i].take(), &route) {
+                (Some(pick), _) => (pick.judgement, pick.packets),
+                (None, Some(j)) => (j.clone(), Vec::new()),
+                (None, None) => (self.unseen(), Vec::new()),
             };
             let mut report = TargetReport {
                 host: self.host.clone(),
