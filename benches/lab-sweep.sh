@@ -5,11 +5,13 @@
 # the lab. Every kernel default is kept, ICMP rate limits included; each run is prepared by a pause (PAUSE
 # seconds, default 3, not timed) so that every command starts with the routers' ICMP buckets full.
 #
-# Two labs (LAB=rules, the default, or LAB=plain):
+# Three labs (LAB=rules, the default, LAB=burst or LAB=plain):
 #   rules: listeners on 22, 80, 443, 8080; on the host a REJECT tcp-reset (3306), an ICMP port-unreachable
 #          rule over 8 ports (5432-5439, more than the host's ICMP burst of 6) and DROPs (6379, 9000-9009);
 #          r2 forges RSTs for 25 and 135-139; r1 drops 445 and rejects 23 with ICMP admin-prohibited.
 #          The same rules as tests/lab_sweep.rs (less its port forward to a container).
+#   burst: as rules, but the host's ICMP rule covers 4 ports (5432-5435), within its ICMP burst: every ICMP
+#          rejection of the lab is answered at once, none is hidden by a rate limit.
 #   plain: listeners on 22, 80, 443, 8080, a REJECT tcp-reset (3306) and a DROP (9000-9009) on the host.
 # `--quick` is the sweep's first pass alone (no deeper steps), timed too.
 # Run by hand:
@@ -42,8 +44,9 @@ while True:
 done
 $S iptables -A INPUT -p tcp --dport 3306 -j REJECT --reject-with tcp-reset
 $S iptables -A INPUT -p tcp --dport 9000:9009 -j DROP
-if [ "$LAB" = rules ]; then
-  $S iptables -A INPUT -p tcp --dport 5432:5439 -j REJECT --reject-with icmp-port-unreachable
+if [ "$LAB" = rules ] || [ "$LAB" = burst ]; then
+  if [ "$LAB" = rules ]; then icmp_ports=5432:5439; else icmp_ports=5432:5435; fi
+  $S iptables -A INPUT -p tcp --dport "$icmp_ports" -j REJECT --reject-with icmp-port-unreachable
   $S iptables -A INPUT -p tcp --dport 6379 -j DROP
   ip netns exec "$P-r2" iptables -A FORWARD -p tcp -m multiport --dports 25,135:139 -j REJECT --reject-with tcp-reset
   ip netns exec "$P-r1" iptables -A FORWARD -p tcp --dport 445 -j DROP
