@@ -355,14 +355,10 @@ impl Sweep {
     /// The ISN of the SYN from source port `sport` to `dport`: a keyed hash of the four-tuple.
     fn isn(&self, sport: u16, dport: u16) -> u32 {
         let mut h = SipHasher13::new_with_keys(self.key.0, self.key.1);
-        match (self.source, self.target) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => {
-                h.write(&s.octets());
-                h.write(&d.octets());
-            }
-            (s, d) => {
-                h.write(s.to_string().as_bytes());
-                h.write(d.to_string().as_bytes());
+        for addr in [self.source, self.target] {
+            match addr {
+                IpAddr::V4(a) => h.write(&a.octets()),
+                IpAddr::V6(a) => h.write(&a.octets()),
             }
         }
         h.write_u16(sport);
