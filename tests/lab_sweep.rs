@@ -248,3 +248,42 @@ fn sweep_report_groups_ports_as_a_scan_reads() {
         .count();
     assert_eq!(closed_lines, 1, "{text}");
 }
+
+#[test]
+fn sweep_of_this_hosts_own_address_counts_from_hop_0() {
+    if !root_or_skip("sweep_of_this_hosts_own_address_counts_from_hop_0") {
+        return;
+    }
+    let (lab, truth, _keep) = sweep_lab(false);
+    let bin = synprobe_tests::synprobe_bin();
+    // From the server itself: the routers' rules are not on the way, the host's are.
+    let out = lab.run_in(
+        lab.server_ns(),
+        bin.to_str().expect("path"),
+        &[&truth.server.to_string(), "1-7000", "--json"],
+        std::time::Duration::from_secs(60),
+    );
+    let mut seen = 0;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let v: Value = serde_json::from_str(line).expect("JSON");
+        if v["type"] != "probe" {
+            continue;
+        }
+        seen += 1;
+        let port = v["port"].as_u64().expect("port") as u16;
+        let want = match port {
+            22 | 80 | 443 => "open",
+            3306 => "firewall-rst",
+            5432..=5439 => "icmp-rejected",
+            6379 => "filtered",
+            _ => "closed",
+        };
+        assert_eq!(v["verdict"], want, "port {port}: {v:#}");
+        assert_eq!(v["target_hops"], 0, "port {port}: {v:#}");
+        if want != "open" && want != "filtered" {
+            assert_eq!(v["rejecter"]["addr"], truth.server.to_string(), "{v:#}");
+            assert_eq!(v["rejecter"]["hops"], 0, "port {port}: {v:#}");
+        }
+    }
+    assert_eq!(seen, 7000, "{}", String::from_utf8_lossy(&out.stderr));
+}

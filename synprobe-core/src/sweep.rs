@@ -36,7 +36,7 @@ use crate::build::{IpSpec, TcpSpec};
 use crate::error::{check, ConfigError};
 use crate::findings::{Advice, Cause, Finding, TtlReading};
 use crate::matcher::is_route_wide;
-use crate::model::Observed;
+use crate::model::{HopCount, Observed};
 use crate::session::{Outgoing, Plan, Purpose, Session, SessionConfig, TargetReport};
 use crate::time::{Duration, Timestamp};
 use crate::trace::packet_records;
@@ -730,11 +730,14 @@ impl Sweep {
     fn first_pass_probe(&self, seen: &Observed) -> Option<(usize, u8, bool)> {
         let p = &seen.packet;
         match &p.transport {
+            // By ports as well as addresses: on loopback the source and the target are the same address.
             Transport::Tcp(t) => {
                 if p.ip.src == self.source && p.ip.dst == self.target {
-                    let try_ = self.try_of(t.src_port)?;
-                    let idx = self.index_of(t.dst_port)?;
-                    return Some((idx, try_, true));
+                    if let (Some(try_), Some(idx)) =
+                        (self.try_of(t.src_port), self.index_of(t.dst_port))
+                    {
+                        return Some((idx, try_, true));
+                    }
                 }
                 if p.ip.src == self.target && p.ip.dst == self.source {
                     let try_ = self.try_of(t.dst_port)?;
@@ -1041,6 +1044,14 @@ impl Plan for Sweep {
                         report.packets.extend(mine.packets.iter().cloned());
                     }
                     None => self.share(&mut report, reps, &deep, answered),
+                }
+            }
+            if self.local {
+                // This host's own address: hop 0, as a session counts it.
+                let j = &mut report.judgement;
+                j.target_hops = Some(HopCount(0));
+                if let Some(r) = j.rejecter.as_mut().filter(|r| r.addr == self.target) {
+                    r.hops = Some(HopCount(0));
                 }
             }
             out.push(report);
