@@ -1504,7 +1504,7 @@ impl Session {
         };
         let mut j = match report_of(Purpose::Main) {
             Some(r) => r.judgement.clone(),
-            None => self.unseen_judgement(),
+            None => Judgement::not_captured(),
         };
         // A TOS-marked SYN that showed a REJECT rule where the main SYN could not tell.
         if let Some(tos) = report_of(Purpose::Tos) {
@@ -1733,19 +1733,6 @@ impl Session {
             j.findings.push(Finding::LocalListenOverflows {
                 overflows: f.rise.overflows,
             });
-        }
-    }
-
-    fn unseen_judgement(&self) -> Judgement {
-        Judgement {
-            verdict: Verdict::Filtered,
-            confidence: Confidence::Low,
-            cause: Cause::NotCaptured,
-            rejecter: None,
-            target_hops: None,
-            rtt: None,
-            findings: vec![Finding::NotCaptured],
-            advice: vec![Advice::UseInterface],
         }
     }
 

@@ -34,7 +34,7 @@ use siphasher::sip::SipHasher13;
 
 use crate::build::{IpSpec, TcpSpec};
 use crate::error::{check, ConfigError};
-use crate::findings::{Advice, Cause, Finding, TtlReading};
+use crate::findings::{Finding, TtlReading};
 use crate::matcher::is_route_wide;
 use crate::model::{HopCount, Observed};
 use crate::session::{Outgoing, Plan, Purpose, Session, SessionConfig, TargetReport};
@@ -877,19 +877,6 @@ impl Sweep {
         report.judgement = j;
         report.path = rep.path.clone();
     }
-
-    fn unseen(&self) -> Judgement {
-        Judgement {
-            verdict: Verdict::Filtered,
-            confidence: Confidence::Low,
-            cause: Cause::NotCaptured,
-            rejecter: None,
-            target_hops: None,
-            rtt: None,
-            findings: vec![Finding::NotCaptured],
-            advice: vec![Advice::UseInterface],
-        }
-    }
 }
 
 impl Plan for Sweep {
@@ -1019,7 +1006,7 @@ impl Plan for Sweep {
             let (own, packets) = match (picks[i].take(), &route) {
                 (Some(pick), _) => (pick.judgement, pick.packets),
                 (None, Some(j)) => (j.clone(), Vec::new()),
-                (None, None) => (self.unseen(), Vec::new()),
+                (None, None) => (Judgement::not_captured(), Vec::new()),
             };
             let mut report = TargetReport {
                 host: self.host.clone(),

@@ -125,6 +125,21 @@ pub struct Judgement {
 }
 
 impl Judgement {
+    /// The judgement of a live probe no frame of which was captured: filtered, low confidence, and the advice to
+    /// capture on the right interface.
+    pub fn not_captured() -> Self {
+        Judgement {
+            verdict: Verdict::Filtered,
+            confidence: Confidence::Low,
+            cause: Cause::NotCaptured,
+            rejecter: None,
+            target_hops: None,
+            rtt: None,
+            findings: vec![Finding::NotCaptured],
+            advice: vec![Advice::UseInterface],
+        }
+    }
+
     /// The round-trip time of the deciding reply in milliseconds.
     pub fn rtt_ms(&self) -> Option<f64> {
         self.rtt.map(Duration::as_millis_f64)

@@ -201,6 +201,21 @@ impl Probing {
         }
     }
 
+    /// The deep session, when this is one (the connect and local-host steps are theirs).
+    fn deep(&self) -> Option<&Session> {
+        match self {
+            Probing::Deep(s) => Some(s),
+            Probing::Sweep(_) => None,
+        }
+    }
+
+    fn deep_mut(&mut self) -> Option<&mut Session> {
+        match self {
+            Probing::Deep(s) => Some(s),
+            Probing::Sweep(_) => None,
+        }
+    }
+
     fn plan_ref(&self) -> &dyn Plan {
         match self {
             Probing::Deep(s) => s.as_ref(),
@@ -388,10 +403,7 @@ impl Prober {
         // For an address of this host, its own listen-queue counters before the run (see `note_local`).
         let counters_before = sessions
             .iter()
-            .filter_map(|s| match s {
-                Probing::Deep(s) => Some(s.as_ref()),
-                Probing::Sweep(_) => None,
-            })
+            .filter_map(Probing::deep)
             .any(|s| self.sources.get(&s.target()) == Some(&s.target()))
             .then(local::listen_counters)
             .and_then(std::result::Result::ok);
@@ -467,10 +479,7 @@ impl Prober {
             }
         }
         if self.cfg.connect && !interrupted {
-            for s in sessions.iter_mut().filter_map(|s| match s {
-                Probing::Deep(s) => Some(s.as_mut()),
-                Probing::Sweep(_) => None,
-            }) {
+            for s in sessions.iter_mut().filter_map(Probing::deep_mut) {
                 for port in s.ports_answered_syn_ack() {
                     let outcome = full_connect(s.target(), port, std::time::Duration::from_secs(3));
                     s.note_connect(port, outcome);
@@ -483,10 +492,7 @@ impl Prober {
                 .unwrap_or_default();
             for s in sessions
                 .iter_mut()
-                .filter_map(|s| match s {
-                    Probing::Deep(s) => Some(s.as_mut()),
-                    Probing::Sweep(_) => None,
-                })
+                .filter_map(Probing::deep_mut)
                 .filter(|s| self.sources.get(&s.target()) == Some(&s.target()))
             {
                 for port in s.ports() {
