@@ -23,7 +23,7 @@
 //!
 //! ## Layers
 //!
-//! Dependencies point one way. From the bottom: `time` → `hint` → `ports` → `capture` (reading and writing
+//! Dependencies point one way. From the bottom: `time` → `ports` → `capture` (reading and writing
 //! files) → `wire` (parsing frames) → `error` → `model` → `findings` → `verdict` → `host` → `trace` → `pool`
 //! → `matcher` → `analysis` → `engine` → `build` → `summary` → `replay` → `session` (the sans-IO live plan)
 //! → `sweep` (the plan for a range of ports) → `live` (the I/O edge) → `explain` → `record`. A module uses
@@ -147,7 +147,6 @@ mod engine;
 mod error;
 pub mod explain;
 pub mod findings;
-mod hint;
 pub mod host;
 #[cfg(test)]
 mod lab_frames;

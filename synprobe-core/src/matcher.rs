@@ -158,22 +158,12 @@ impl Matcher {
             }
             self.recent.pop_front();
         }
-        let mut popped = false;
         while let Some(deadline) = self.expiry.first() {
             if deadline >= now {
                 break;
             }
             if let Some((_, key)) = self.expiry.pop() {
                 self.close_if_due(key, deadline, Closure::TimedOut, deadline);
-                popped = true;
-            }
-        }
-        // The next attempt to close is known now, and is due a few frames later: start loading its slot, which is
-        // seldom still in the cache by then. (Once per frame that closed something, not per close: within a burst
-        // the next one closes at once.)
-        if popped {
-            if let Some(p) = self.expiry.front_v4() {
-                self.table.prefetch_v4(p);
             }
         }
     }

@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 
 /// Lowest first; keep in step with the list in lib.rs's documentation.
 const LAYERS: &[&str] = &[
-    "time", "hint", "ports", "capture", "wire", "error", "model", "findings", "verdict", "host",
-    "trace", "pool", "matcher", "analysis", "engine", "build", "summary", "replay", "session",
-    "sweep", "live", "explain", "record",
+    "time", "ports", "capture", "wire", "error", "model", "findings", "verdict", "host", "trace",
+    "pool", "matcher", "analysis", "engine", "build", "summary", "replay", "session", "sweep",
+    "live", "explain", "record",
 ];
 
 /// Modules compiled only for tests.

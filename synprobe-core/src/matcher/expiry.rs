@@ -135,13 +135,6 @@ impl Expiry {
         front
     }
 
-    /// The four-tuple that closes next, if it is in a lane and IPv4 (nearly always: only out-of-order deadlines go
-    /// to the heap).
-    pub(super) fn front_v4(&self) -> Option<super::flows::V4Key> {
-        let (_, at) = self.front?;
-        self.lanes.get(at)?.queue.front_v4()
-    }
-
     /// The earliest deadline.
     pub(super) fn first(&self) -> Option<Timestamp> {
         self.front.map(|(d, _)| d)

@@ -184,19 +184,6 @@ impl<T: KeepsKey> FlowTable<T> {
         self.remove_if(k, |_| true)
     }
 
-    /// Start loading the value kept under the IPv4 four-tuple `p` into the CPU's caches, if it is in the table:
-    /// the matcher reads it soon (see [`crate::hint`]). Every place whose hash tag matches `p`'s is hinted (nearly
-    /// always only `p`'s own): comparing the keys would read the value, and wait for the very load to be hinted.
-    pub(super) fn prefetch_v4(&self, p: V4Key) {
-        let h = self.hasher.hash_one(p);
-        let _ = self.v4.find(h, |&i| {
-            if let Some(v) = self.values.get(i as usize) {
-                crate::hint::prefetch(v);
-            }
-            false
-        });
-    }
-
     /// Any one key (the next to take when emptying the table).
     pub(super) fn any_key(&self) -> Option<FlowKey> {
         match self.v4.iter().next() {
@@ -250,13 +237,6 @@ impl<T: Copy> FlowQueue<T> {
                 self.other.push_back(k);
             }
         }
-    }
-
-    /// The packed key at the front, if it is an IPv4 four-tuple.
-    pub(super) fn front_v4(&self) -> Option<V4Key> {
-        self.items
-            .front()
-            .and_then(|&(_, p, other)| (!other).then_some(p))
     }
 
     /// The value at the front, without its key.
