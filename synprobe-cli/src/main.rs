@@ -209,6 +209,12 @@ struct ReplayArgs {
     /// memory that does not grow with the number of server:ports; the rest in one row. Totals stay exact.
     #[arg(long, value_name = "K", default_value_t = synprobe_core::Summary::DEFAULT_ROWS)]
     summary_rows: usize,
+    /// The most attempts kept open at once (each waits out --timeout, and 1 s more for a retransmission). Past
+    /// it, the attempt due to close first is judged early (`evicted`, counted in the summary). The bound on
+    /// replay's memory on captures of fast scans: about 200 bytes an attempt.
+    #[arg(long, value_name = "N", default_value_t = synprobe_core::matcher::MatchConfig::default().max_in_flight as u32,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_in_flight: u32,
     #[command(flatten)]
     output: OutputArgs,
 }

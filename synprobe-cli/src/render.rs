@@ -71,6 +71,7 @@ pub fn replay(args: &ReplayArgs) -> io::Result<u8> {
         engine: EngineConfig {
             matcher: MatchConfig {
                 timeout: Duration::from_secs_f64(args.timeout),
+                max_in_flight: args.max_in_flight as usize,
                 ..MatchConfig::default()
             },
             ..EngineConfig::default()

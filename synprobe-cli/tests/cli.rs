@@ -209,6 +209,33 @@ fn summary_rows_keeps_the_busiest_and_counts_the_rest() {
     assert!(help.contains("--summary-rows <K>"), "{help}");
 }
 
+/// `--max-in-flight N` bounds the attempts kept open: past it the one due first is judged early and counted as
+/// evicted, and every attempt is still reported once. Zero is refused before reading anything.
+#[test]
+fn max_in_flight_bounds_the_open_attempts() {
+    let o = run(&["replay", "--json", &demo()]);
+    let last = stdout(&o).lines().last().expect("summary").to_string();
+    let whole: serde_json::Value = serde_json::from_str(&last).expect("json");
+    assert_eq!(whole["evicted"], 0);
+    let o = run(&["replay", "--json", "--max-in-flight", "1", &demo()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    let summary: serde_json::Value =
+        serde_json::from_str(lines.last().expect("summary")).expect("json");
+    assert!(summary["evicted"].as_u64().expect("n") > 0, "{summary}");
+    // An evicted attempt's later retransmission opens an attempt of its own: never fewer than before.
+    let attempts = summary["attempts"].as_u64().expect("n");
+    assert!(
+        attempts >= whole["attempts"].as_u64().expect("n"),
+        "{summary}"
+    );
+    assert_eq!(lines.len() as u64 - 1, attempts);
+    let o = run(&["replay", "--max-in-flight", "0", &demo()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--max-in-flight"), "{}", stderr(&o));
+}
+
 #[test]
 fn a_damaged_file_is_analysed_up_to_the_damage_then_exits_65() {
     let Some(dir) = pcaps("a_damaged_file_is_analysed_up_to_the_damage_then_exits_65") else {
