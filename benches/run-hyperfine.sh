@@ -2,11 +2,14 @@
 # Whole-program benchmark of `synprobe replay`, run by hand (not in CI). See BENCHMARKS.md for the results.
 #
 # 1. Generates realistic captures with their ground truth (benches/src/generate.rs) into $DIR unless present:
-#    5,000,000 frames (about 2.5 GB), 1,000,000 frames, 500,000 frames, and the 1 M file as pcapng.
+#    5,000,000 frames (about 2.5 GB), 1,000,000 frames, 500,000 frames, and the 1 M file as pcapng; and two
+#    workloads from an independent generator (benches/gen-workloads.py, Python, no code shared with synprobe):
+#    mesh.pcap (5,000,000 frames of a datacenter tap, 228,000 distinct server:ports, 60,000 servers) and
+#    scan.pcap (1,000,000 SYNs to distinct addresses at 100,000/s, 10% answered SYN-ACK, 5% RST).
 # 2. Checks that `synprobe replay --json` reports exactly the generator's truth on each.
 # 3. Builds a libpcap count-only loop (pcap_open_offline + pcap_next_ex, nothing else) with gcc.
 # 4. One hyperfine run (warm page cache) comparing: synprobe replay --json on the 5 M file (to /dev/null); the
-#    libpcap loop on the 5 M file; tcpdump with a SYN/RST/ICMP filter on the 5 M file (written to /dev/null);
+#    libpcap loop on the 5 M file; both again on mesh.pcap and scan.pcap; tcpdump with a SYN/RST/ICMP filter on the 5 M file (written to /dev/null);
 #    tshark with the equivalent display filter on the 500 k file; synprobe on the 500 k file and on the 1 M
 #    pcapng file; and synprobe on the 5 M file with every report left out by --host (analysis without output).
 # 5. Peak RSS of each (/usr/bin/time -v), and synprobe's on the 1 M and 5 M files; with LONG=1, also on a
@@ -47,6 +50,12 @@ gen() { # frames name
 gen 5000000 5m
 gen 1000000 1m
 gen 500000 500k
+for w in mesh scan; do
+    if [ ! -s "$DIR/$w.pcap" ] || [ ! -s "$DIR/$w.truth.json" ]; then
+        echo "== generating $DIR/$w.pcap (benches/gen-workloads.py $w)"
+        python3 benches/gen-workloads.py "$w" "$DIR/$w.pcap" --seed "$SEED"
+    fi
+done
 if [ ! -s "$DIR/1m.pcapng" ]; then
     editcap -F pcapng "$DIR/1m.pcap" "$DIR/1m.pcapng"
 fi
@@ -70,6 +79,8 @@ check "$DIR/5m.pcap" "$DIR/5m.truth.json"
 check "$DIR/1m.pcap" "$DIR/1m.truth.json"
 check "$DIR/500k.pcap" "$DIR/500k.truth.json"
 check "$DIR/1m.pcapng" "$DIR/1m.truth.json"
+check "$DIR/mesh.pcap" "$DIR/mesh.truth.json"
+check "$DIR/scan.pcap" "$DIR/scan.truth.json"
 
 echo "== building the libpcap count-only loop"
 cat >"$DIR/pcap_count.c" <<'EOF'
@@ -96,8 +107,11 @@ gcc -O2 -o "$DIR/pcap_count" "$DIR/pcap_count.c" -lpcap
 
 FILTER='tcp[tcpflags] & (tcp-syn|tcp-rst) != 0 or icmp or icmp6'
 DFILTER='tcp.flags.syn == 1 || tcp.flags.reset == 1 || icmp || icmpv6'
-names=(synprobe-5m libpcap-count-5m tcpdump-5m tshark-500k synprobe-500k synprobe-1m-pcapng synprobe-5m-judge-only)
-frames=(5000000 5000000 5000000 500000 500000 1000000 5000000)
+MESH_FRAMES=$("$DIR/pcap_count" "$DIR/mesh.pcap")
+SCAN_FRAMES=$("$DIR/pcap_count" "$DIR/scan.pcap")
+names=(synprobe-5m libpcap-count-5m tcpdump-5m tshark-500k synprobe-500k synprobe-1m-pcapng synprobe-5m-judge-only
+    synprobe-mesh libpcap-count-mesh synprobe-scan libpcap-count-scan)
+frames=(5000000 5000000 5000000 500000 500000 1000000 5000000 "$MESH_FRAMES" "$MESH_FRAMES" "$SCAN_FRAMES" "$SCAN_FRAMES")
 cmds=(
     "$SYNPROBE replay --json $DIR/5m.pcap > /dev/null"
     "$DIR/pcap_count $DIR/5m.pcap > /dev/null"
@@ -107,10 +121,14 @@ cmds=(
     "$SYNPROBE replay --json $DIR/1m.pcapng > /dev/null"
     # Every attempt matched and judged, none written: --host selects an address the file does not hold.
     "$SYNPROBE replay --json --host 192.0.2.1 $DIR/5m.pcap > /dev/null"
+    "$SYNPROBE replay --json $DIR/mesh.pcap > /dev/null"
+    "$DIR/pcap_count $DIR/mesh.pcap > /dev/null"
+    "$SYNPROBE replay --json $DIR/scan.pcap > /dev/null"
+    "$DIR/pcap_count $DIR/scan.pcap > /dev/null"
 )
 
 echo "== warming the page cache"
-cat "$DIR"/5m.pcap "$DIR"/1m.pcap "$DIR"/500k.pcap "$DIR"/1m.pcapng >/dev/null
+cat "$DIR"/5m.pcap "$DIR"/1m.pcap "$DIR"/500k.pcap "$DIR"/1m.pcapng "$DIR"/mesh.pcap "$DIR"/scan.pcap >/dev/null
 
 echo "== hyperfine (warmup $WARMUP, $RUNS runs each)"
 args=()
@@ -148,12 +166,18 @@ results = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
 rss = dict(line.split("\t") for line in open(sys.argv[2]).read().split("\n") if line)
 frames = dict(zip(sys.argv[3].split(), map(int, sys.argv[4].split())))
 pps = {n: frames[n] / results[n]["mean"] for n in frames}
-print(f"{'command':<20} {'frames':>9} {'mean s':>8} {'± s':>6} {'min s':>7} {'M frames/s':>10} "
+# Each synprobe run against the libpcap loop on the same file (the 5 M file's for the generator's others).
+def loop(n):
+    for w in ("mesh", "scan"):
+        if n.endswith("-" + w):
+            return "libpcap-count-" + w
+    return "libpcap-count-5m"
+print(f"{'command':<22} {'frames':>9} {'mean s':>8} {'± s':>6} {'min s':>7} {'M frames/s':>10} "
       f"{'x libpcap':>9} {'x tshark':>9} {'peak RSS MiB':>12}")
 for n in frames:
     r = results[n]
-    print(f"{n:<20} {frames[n]:>9} {r['mean']:>8.3f} {r['stddev']:>6.3f} {r['min']:>7.3f} {pps[n] / 1e6:>10.3f} "
-          f"{pps[n] / pps['libpcap-count-5m']:>9.3f} {pps[n] / pps['tshark-500k']:>9.1f} "
+    print(f"{n:<22} {frames[n]:>9} {r['mean']:>8.3f} {r['stddev']:>6.3f} {r['min']:>7.3f} {pps[n] / 1e6:>10.3f} "
+          f"{pps[n] / pps[loop(n)]:>9.3f} {pps[n] / pps['tshark-500k']:>9.1f} "
           f"{int(rss[n]) / 1024:>12.1f}")
 for n in ("synprobe-1m", "synprobe-1m-text", "synprobe-5m-text", *sys.argv[5].split()):
     print(f"{n:<20} peak RSS {int(rss[n]) / 1024:.1f} MiB")
