@@ -7,8 +7,11 @@
 //! label 0, where a Linux stack's own RST echoes the TOS and carries a flow label. The [`Analyzer`] collects a
 //! baseline per server address from every attempt in the capture and judges each attempt against it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::hash::BuildHasher;
 use std::net::IpAddr;
+
+use hashbrown::HashTable;
 
 use crate::error::{check, ConfigError};
 pub use crate::findings::TtlReading;
@@ -28,6 +31,10 @@ fn bump(n: &mut u32) {
     *n = n.saturating_add(1);
 }
 
+// A baseline keeps only what a judgement reads, in the narrowest form that reads the same: counts that a finding
+// reports stay saturating `u32`s, signs that are only ever asked "any?" are flags. The table holds up to
+// `max_servers` (65,536) of them, so every byte of a baseline is 64 KiB of the table.
+
 /// Distances seen in one kind of reply from one address.
 #[derive(Debug, Clone, Copy, Default)]
 struct HopSet {
@@ -35,13 +42,12 @@ struct HopSet {
     min: u8,
     max: u8,
     initials: InitialTtls,
-    flow_nonzero: u32,
-    flow_zero: u32,
-    min_rtt: Option<Duration>,
+    /// Whether one of them carried a non-zero IPv6 flow label.
+    flow_labelled: bool,
 }
 
 impl HopSet {
-    fn add(&mut self, r: TtlReading, flow_label: Option<u32>, rtt: Option<Duration>) {
+    fn add(&mut self, r: TtlReading, flow_label: Option<u32>) {
         if self.count == 0 {
             self.min = r.hops.0;
             self.max = r.hops.0;
@@ -51,13 +57,8 @@ impl HopSet {
         }
         bump(&mut self.count);
         self.initials.insert(r.initial);
-        match flow_label {
-            Some(0) => bump(&mut self.flow_zero),
-            Some(_) => bump(&mut self.flow_nonzero),
-            None => {}
-        }
-        if let Some(rtt) = rtt {
-            self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
+        if flow_label.is_some_and(|l| l != 0) {
+            self.flow_labelled = true;
         }
     }
     fn has_initial(&self, initial: u8) -> bool {
@@ -74,41 +75,52 @@ impl HopSet {
 /// RSTs from one address that share a distance and initial TTL.
 #[derive(Debug, Clone, Copy, Default)]
 struct RstCluster {
+    count: u32,
     initial: u8,
     hops: u8,
-    count: u32,
-    /// RSTs that echoed a non-zero TOS of their SYN / that answered a non-zero-TOS SYN with TOS 0.
-    tos_echoed: u32,
-    tos_zeroed: u32,
-    flow_nonzero: u32,
-    flow_zero: u32,
+    /// Whether one of them echoed the non-zero TOS of its SYN.
+    tos_echoed: bool,
+    /// Whether one of them carried a non-zero IPv6 flow label.
+    flow_labelled: bool,
 }
 
 const MAX_CLUSTERS: usize = 4;
 
-/// How the RSTs for one port of a server treated a non-zero TOS.
+/// How the RSTs for one port of a server treated a non-zero TOS: whether one echoed it, whether one sent 0.
 #[derive(Debug, Clone, Copy, Default)]
 struct PortTos {
     port: u16,
     hops: u8,
-    echoed: u32,
-    zeroed: u32,
+    echoed: bool,
+    zeroed: bool,
 }
 
 /// Ports per server whose TOS behaviour is remembered.
 const MAX_PORT_TOS: usize = 64;
 
 /// What one server address has shown across the capture.
+///
+/// Its first RST cluster sits inline: most servers have none or one. What few servers show (more RST clusters,
+/// TOS behaviour per port, a routing error) is boxed, so that the others pay one pointer for it.
 #[derive(Debug, Clone, Default)]
 struct ServerBaseline {
     synack: HopSet,
     echo: HopSet,
-    rsts: Vec<RstCluster>,
+    /// The first RST cluster; a count of 0 (never the count of a cluster, which starts at its first RST) if none.
+    first_rst: RstCluster,
+    /// A SYN-ACK's options were laid out as only Linux lays them out.
+    synack_linux: bool,
+    rare: Option<Box<RareBaseline>>,
+}
+
+/// The part of a [`ServerBaseline`] that few servers show.
+#[derive(Debug, Clone, Default)]
+struct RareBaseline {
+    /// The RST clusters after the first (at most [`MAX_CLUSTERS`] - 1).
+    more_rsts: Vec<RstCluster>,
     port_tos: Vec<PortTos>,
     /// The first ICMP error about the whole address: it applies to every port without an answer of its own.
     route_error: Option<RouteError>,
-    /// SYN-ACKs whose options Linux laid out.
-    synack_linux: u32,
 }
 
 /// An ICMP unreachable about a whole address, as the baseline keeps it.
@@ -121,60 +133,90 @@ struct RouteError {
 }
 
 impl ServerBaseline {
+    /// The RST clusters, in the order they were met.
+    fn rsts(&self) -> impl Iterator<Item = &RstCluster> {
+        let more = self.rare.as_ref().map_or(&[][..], |r| &r.more_rsts);
+        std::iter::once(&self.first_rst)
+            .filter(|c| c.count > 0)
+            .chain(more)
+    }
+
+    fn port_tos(&self) -> &[PortTos] {
+        self.rare.as_ref().map_or(&[], |r| &r.port_tos)
+    }
+
+    fn route_error(&self) -> Option<RouteError> {
+        self.rare.as_ref().and_then(|r| r.route_error)
+    }
+
+    fn rare_mut(&mut self) -> &mut RareBaseline {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    /// Forget a routing error about the address (it answers after all).
+    fn clear_route_error(&mut self) {
+        if let Some(r) = &mut self.rare {
+            r.route_error = None;
+        }
+    }
+
     fn learn_rst(&mut self, port: u16, syn_tos: u8, reply: &LessonReply) {
         let r = TtlReading::of(reply.ttl);
         let tos = tos_behaviour(syn_tos, reply.tos);
-        let idx = match self
-            .rsts
-            .iter()
-            .position(|c| c.initial == r.initial && c.hops == r.hops.0)
-        {
+        let found = self
+            .rsts()
+            .position(|c| c.initial == r.initial && c.hops == r.hops.0);
+        let idx = match found {
             Some(i) => i,
-            None if self.rsts.len() < MAX_CLUSTERS => {
-                self.rsts.push(RstCluster {
+            None => {
+                let new = RstCluster {
                     initial: r.initial,
                     hops: r.hops.0,
                     ..RstCluster::default()
-                });
-                self.rsts.len() - 1
+                };
+                let n = self.rsts().count();
+                match n {
+                    0 => self.first_rst = new,
+                    _ if n < MAX_CLUSTERS => self.rare_mut().more_rsts.push(new),
+                    _ => return,
+                }
+                n
             }
-            None => return,
         };
         if matches!(tos, TosBehaviour::Echoed | TosBehaviour::Zeroed) {
-            let slot = match self
-                .port_tos
+            let port_tos = &mut self.rare_mut().port_tos;
+            let slot = match port_tos
                 .iter()
                 .position(|p| p.port == port && p.hops == r.hops.0)
             {
                 Some(i) => Some(i),
-                None if self.port_tos.len() < MAX_PORT_TOS => {
-                    self.port_tos.push(PortTos {
+                None if port_tos.len() < MAX_PORT_TOS => {
+                    port_tos.push(PortTos {
                         port,
                         hops: r.hops.0,
                         ..PortTos::default()
                     });
-                    Some(self.port_tos.len() - 1)
+                    Some(port_tos.len() - 1)
                 }
                 None => None,
             };
             if let Some(i) = slot {
                 match tos {
-                    TosBehaviour::Echoed => bump(&mut self.port_tos[i].echoed),
-                    _ => bump(&mut self.port_tos[i].zeroed),
+                    TosBehaviour::Echoed => port_tos[i].echoed = true,
+                    _ => port_tos[i].zeroed = true,
                 }
             }
         }
-        let c = &mut self.rsts[idx];
+        let c = match idx {
+            0 => &mut self.first_rst,
+            i => &mut self.rare_mut().more_rsts[i - 1],
+        };
         bump(&mut c.count);
-        match tos {
-            TosBehaviour::Echoed => bump(&mut c.tos_echoed),
-            TosBehaviour::Zeroed => bump(&mut c.tos_zeroed),
-            _ => {}
+        if tos == TosBehaviour::Echoed {
+            c.tos_echoed = true;
         }
-        match reply.flow_label {
-            Some(0) => bump(&mut c.flow_zero),
-            Some(_) => bump(&mut c.flow_nonzero),
-            None => {}
+        if reply.flow_label.is_some_and(|l| l != 0) {
+            c.flow_labelled = true;
         }
     }
 
@@ -211,9 +253,13 @@ struct Place {
 /// whose baseline was least recently used (learnt from): baselines age by last use, so a long capture keeps
 /// giving baselines to the servers it meets, and what a server showed long ago and never since gives way.
 /// Each use is O(1): a hash look-up and a move to the head of a list linked through the places' indices.
+///
+/// The index holds only places (4 bytes each): an address is found by hashing it and comparing it with the
+/// address kept in the place, which a hit reads anyway, instead of in a map of 20-byte address-and-place entries.
 #[derive(Debug)]
 struct Baselines {
-    index: HashMap<IpAddr, u32, Hasher>,
+    index: HashTable<u32>,
+    hasher: Hasher,
     places: Vec<Place>,
     /// The most and the least recently used place.
     newest: u32,
@@ -225,7 +271,8 @@ struct Baselines {
 impl Baselines {
     fn new(max: usize) -> Self {
         Baselines {
-            index: HashMap::with_hasher(Hasher::default()),
+            index: HashTable::new(),
+            hasher: Hasher::default(),
             places: Vec::new(),
             newest: NIL,
             oldest: NIL,
@@ -234,9 +281,31 @@ impl Baselines {
         }
     }
 
+    /// The place of `addr`, if it has one.
+    fn find(&self, addr: &IpAddr) -> Option<u32> {
+        let places = &self.places;
+        self.index
+            .find(self.hasher.hash_one(addr), |&i| {
+                places.get(i as usize).is_some_and(|p| p.addr == *addr)
+            })
+            .copied()
+    }
+
+    /// Index place `i` under the address it keeps.
+    fn index_place(&mut self, i: u32) {
+        let Baselines {
+            index,
+            hasher,
+            places,
+            ..
+        } = self;
+        let hash = |&j: &u32| hasher.hash_one(places[j as usize].addr);
+        index.insert_unique(hash(&i), i, hash);
+    }
+
     /// The baseline of `addr`, without counting it as a use.
     fn get(&self, addr: &IpAddr) -> Option<&ServerBaseline> {
-        let &i = self.index.get(addr)?;
+        let i = self.find(addr)?;
         self.places.get(i as usize).map(|p| &p.baseline)
     }
 
@@ -273,7 +342,7 @@ impl Baselines {
     /// The baseline of `addr`, made the most recently used; a new one (in the place of the least recently used
     /// when the table is full). None only when the table may hold none.
     fn use_mut(&mut self, addr: IpAddr) -> Option<&mut ServerBaseline> {
-        let i = if let Some(&i) = self.index.get(&addr) {
+        let i = if let Some(i) = self.find(&addr) {
             if self.newest != i {
                 self.unlink(i);
                 self.link_newest(i);
@@ -287,17 +356,23 @@ impl Baselines {
                 older: NIL,
                 newer: NIL,
             });
-            self.index.insert(addr, i);
+            self.index_place(i);
             self.link_newest(i);
             i
         } else if self.oldest != NIL {
             let i = self.oldest;
             self.unlink(i);
+            let gone = self.places[i as usize].addr;
+            if let Ok(entry) = self
+                .index
+                .find_entry(self.hasher.hash_one(gone), |&j| j == i)
+            {
+                entry.remove();
+            }
             let p = &mut self.places[i as usize];
-            let gone = std::mem::replace(&mut p.addr, addr);
+            p.addr = addr;
             p.baseline = ServerBaseline::default();
-            self.index.remove(&gone);
-            self.index.insert(addr, i);
+            self.index_place(i);
             self.evicted += 1;
             self.link_newest(i);
             i
@@ -447,8 +522,8 @@ impl Analyzer {
     /// An ICMP echo reply from `src`: its distance joins the baseline (weaker than a SYN-ACK).
     pub fn note_echo_reply(&mut self, src: IpAddr, ttl: u8, flow_label: Option<u32>) {
         if let Some(b) = self.baseline_mut(src) {
-            b.echo.add(TtlReading::of(ttl), flow_label, None);
-            b.route_error = None;
+            b.echo.add(TtlReading::of(ttl), flow_label);
+            b.clear_route_error();
         }
     }
 
@@ -541,7 +616,7 @@ impl Analyzer {
             (reply.route_error_from, reply.kind, reply.exact)
         {
             if let Some(b) = self.baseline_mut(server) {
-                b.route_error.get_or_insert(RouteError {
+                b.rare_mut().route_error.get_or_insert(RouteError {
                     from,
                     code,
                     ttl: reply.ttl,
@@ -558,14 +633,13 @@ impl Analyzer {
         };
         if matches!(reply.kind, ReplyKind::SynAck | ReplyKind::Rst) {
             // The address answers: an earlier routing error about it no longer holds.
-            b.route_error = None;
+            b.clear_route_error();
         }
         match reply.kind {
             ReplyKind::SynAck => {
-                b.synack
-                    .add(TtlReading::of(reply.ttl), reply.flow_label, reply.rtt);
+                b.synack.add(TtlReading::of(reply.ttl), reply.flow_label);
                 if reply.linux_layout {
-                    bump(&mut b.synack_linux);
+                    b.synack_linux = true;
                 }
             }
             ReplyKind::Rst => b.learn_rst(port, lesson.syn_tos, reply),
@@ -607,7 +681,7 @@ fn judge(a: &Attempt, b: &ServerBaseline, live: bool) -> Judgement {
         Some(r) if r.kind == ReplyKind::SynAck => judge_open(a, r, b),
         Some(r) if r.kind == ReplyKind::Rst => judge_rst(a, r, b),
         Some(r) => judge_icmp(a, r, b),
-        None => match b.route_error {
+        None => match b.route_error() {
             Some(e) if live => judge_route_error(a, b, e),
             _ => judge_silence(a, b),
         },
@@ -745,7 +819,7 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
             stack_signs += 1;
         }
         if let Some(0) = ip.flow_label {
-            if s.flow_nonzero > 0 && forged.is_none() {
+            if s.flow_labelled && forged.is_none() {
                 findings.push(Finding::RstFlowLabelZero {
                     labelled: HostReplies::SynAcks,
                 });
@@ -754,8 +828,7 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
         }
     } else if b.echo.count > 0
         && !b.echo.has_initial(reading.initial)
-        && b.rsts
-            .iter()
+        && b.rsts()
             .any(|c| c.initial != reading.initial && b.echo.has_initial(c.initial))
     {
         // The host's echo replies and its other RSTs agree on one initial TTL; this RST has another.
@@ -776,8 +849,7 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
     } else if b.echo.count > 0
         && b.echo.has_initial(reading.initial)
         && (b.echo.min..=b.echo.max).contains(&reading.hops.0)
-        && b.rsts
-            .iter()
+        && b.rsts()
             .any(|c| c.initial == reading.initial && c.hops > reading.hops.0)
     {
         // The target's own distance: an RST from farther is a backend behind a port forward, not this one's
@@ -788,8 +860,7 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
         });
         stack_signs += 1;
     } else if let Some(far) = b
-        .rsts
-        .iter()
+        .rsts()
         .filter(|c| c.initial == reading.initial)
         .map(|c| c.hops)
         .max()
@@ -803,8 +874,7 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
             target_hops = target_hops.or(Some(HopCount(far)));
         } else {
             let others: u32 = b
-                .rsts
-                .iter()
+                .rsts()
                 .fold(0u32, |n, c| n.saturating_add(c.count))
                 .saturating_sub(1);
             if others > 0 {
@@ -816,23 +886,23 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
     // The TOS byte: a Linux stack's own RST echoes the SYN's TOS, netfilter's REJECT sends 0.
     let port = a.probe.key.server_port.0;
     let stack_echoes_elsewhere = b
-        .port_tos
+        .port_tos()
         .iter()
-        .any(|p| p.port != port && p.hops == reading.hops.0 && p.echoed > 0);
+        .any(|p| p.port != port && p.hops == reading.hops.0 && p.echoed);
     match tos_behaviour(a.probe.tos, ip.tos) {
         TosBehaviour::NotTested => {
             // Another SYN to this port, with a TOS, may have told: same port, same distance.
             if let Some(p) = b
-                .port_tos
+                .port_tos()
                 .iter()
                 .find(|p| p.port == port && p.hops == reading.hops.0)
             {
-                if p.zeroed > 0 && p.echoed == 0 && stack_echoes_elsewhere {
+                if p.zeroed && !p.echoed && stack_echoes_elsewhere {
                     findings.push(Finding::PortTosZero { port });
                     if forged.is_none() {
                         forged = Some((Confidence::High, true));
                     }
-                } else if p.echoed > 0 && p.zeroed == 0 {
+                } else if p.echoed && !p.zeroed {
                     findings.push(Finding::PortTosEchoed { port });
                     stack_signs += 1;
                 }
@@ -845,16 +915,16 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
             stack_signs += 1;
         }
         TosBehaviour::Zeroed => {
-            let stack_echoes = b.rsts.iter().any(|c| {
-                c.hops == reading.hops.0 && c.initial == reading.initial && c.tos_echoed > 0
-            });
+            let stack_echoes = b
+                .rsts()
+                .any(|c| c.hops == reading.hops.0 && c.initial == reading.initial && c.tos_echoed);
             findings.push(Finding::RstTosZero {
                 syn_tos: a.probe.tos,
                 others_echo: stack_echoes,
             });
             // With no RST of the host's to compare: SYN-ACKs from the same distance with Linux's option layout
             // and initial TTL (64) show a Linux stack, which would have echoed the TOS.
-            let linux_host = b.synack_linux > 0
+            let linux_host = b.synack_linux
                 && reading.initial == 64
                 && b.synack.has_initial(64)
                 && (b.synack.min..=b.synack.max).contains(&reading.hops.0);
@@ -868,9 +938,9 @@ fn judge_rst(a: &Attempt, r: &Reply, b: &ServerBaseline) -> Judgement {
         _ => {}
     }
     if ip.flow_label == Some(0) && forged.is_none() {
-        let labelled = b.rsts.iter().any(|c| {
-            c.hops == reading.hops.0 && c.initial == reading.initial && c.flow_nonzero > 0
-        });
+        let labelled = b
+            .rsts()
+            .any(|c| c.hops == reading.hops.0 && c.initial == reading.initial && c.flow_labelled);
         if labelled {
             findings.push(Finding::RstFlowLabelZero {
                 labelled: HostReplies::OtherRsts,
@@ -1866,7 +1936,6 @@ mod tests {
                 ttl,
                 tos: 0,
                 flow_label: Some(5),
-                rtt: None,
                 route_error_from: None,
                 linux_layout: true,
             }),
@@ -1897,6 +1966,16 @@ mod tests {
         assert_eq!(a.baselines_evicted(), 2);
     }
 
+    /// A baseline's place is most of the table's memory (up to `max_servers` of them): keep it small.
+    #[test]
+    fn a_baseline_place_stays_small() {
+        use std::mem::size_of;
+        assert_eq!(size_of::<HopSet>(), 8);
+        assert_eq!(size_of::<RstCluster>(), 8);
+        assert_eq!(size_of::<ServerBaseline>(), 40);
+        assert_eq!(size_of::<Place>(), 72);
+    }
+
     /// The linked list of last use against a plain list in use order, over random uses.
     #[test]
     fn the_baseline_table_evicts_in_least_recent_use_order() {
@@ -1912,7 +1991,7 @@ mod tests {
             let mut plain: Vec<IpAddr> = Vec::new(); // least recently used first
             for _ in 0..5_000 {
                 let a = IpAddr::V4(std::net::Ipv4Addr::from(next(100) as u32));
-                let got = table.use_mut(a).map(|b| bump(&mut b.synack_linux));
+                let got = table.use_mut(a).map(|b| b.synack_linux = true);
                 assert_eq!(got.is_some(), max > 0);
                 if let Some(i) = plain.iter().position(|x| *x == a) {
                     plain.remove(i);
@@ -1944,26 +2023,23 @@ mod tests {
             ttl: 57,
             tos: 0x10,
             flow_label: Some(0),
-            rtt: None,
             route_error_from: None,
             linux_layout: false,
         };
         b.learn_rst(81, 0x10, &rst);
-        let c = &mut b.rsts[0];
-        (c.count, c.tos_echoed, c.flow_zero) = (u32::MAX - 1, u32::MAX - 1, u32::MAX - 1);
-        b.port_tos[0].echoed = u32::MAX - 1;
-        b.synack.add(TtlReading::of(57), Some(0), None);
-        (b.synack.count, b.synack.flow_zero) = (u32::MAX - 1, u32::MAX - 1);
+        b.first_rst.count = u32::MAX - 1;
+        b.synack.add(TtlReading::of(57), Some(0));
+        b.synack.count = u32::MAX - 1;
         for _ in 0..3 {
             b.learn_rst(81, 0x10, &rst);
-            b.synack.add(TtlReading::of(57), Some(0), None);
+            b.synack.add(TtlReading::of(57), Some(0));
         }
-        let c = b.rsts[0];
+        let c = b.first_rst;
         assert_eq!(
-            (c.count, c.tos_echoed, c.flow_zero, b.port_tos[0].echoed),
-            (u32::MAX, u32::MAX, u32::MAX, u32::MAX)
+            (c.count, c.tos_echoed, b.port_tos()[0].echoed),
+            (u32::MAX, true, true)
         );
-        assert_eq!((b.synack.count, b.synack.flow_zero), (u32::MAX, u32::MAX));
+        assert_eq!(b.synack.count, u32::MAX);
         // Two clusters at the top: the count of the server's other RSTs stays at the top too, not wrapped.
         let mut t = Timeline::starting_at(0);
         exchange(&mut t, 0.0, 81, 0, |s| {
@@ -1971,14 +2047,13 @@ mod tests {
         });
         let report = run(&t).remove(0);
         let mut b = ServerBaseline::default();
-        for hops in [8, 7] {
-            b.rsts.push(RstCluster {
-                initial: 64,
-                hops,
-                count: u32::MAX,
-                ..RstCluster::default()
-            });
+        for ttl in [57, 58] {
+            b.learn_rst(81, 0, &LessonReply { ttl, ..rst });
         }
+        b.first_rst.count = u32::MAX;
+        b.rare_mut().more_rsts[0].count = u32::MAX;
+        let clusters: Vec<_> = b.rsts().map(|c| (c.initial, c.hops, c.count)).collect();
+        assert_eq!(clusters, [(64, 8, u32::MAX), (64, 7, u32::MAX)]);
         let j = judge(&report.attempt, &b, false);
         assert!(
             j.findings.contains(&Finding::RstConsistent {

@@ -1,6 +1,6 @@
-//! What the analyzer learns about a server from one closed attempt (its [`Lesson`]), and the reply facts it is
-//! made of: a round-trip time, a route-wide ICMP error, a Linux SYN-ACK option layout. They sit with the matcher,
-//! below analysis, because the matcher reads a lesson straight from its compact slots.
+//! What the analyzer learns about a server from one closed attempt (its [`Lesson`]), the reply facts it is made
+//! of (a route-wide ICMP error, a Linux SYN-ACK option layout), and a reply's round-trip time. They sit with the
+//! matcher, below analysis, because the matcher reads a lesson straight from its compact slots.
 
 use std::net::IpAddr;
 
@@ -26,8 +26,6 @@ pub(crate) struct LessonReply {
     pub(crate) ttl: u8,
     pub(crate) tos: u8,
     pub(crate) flow_label: Option<u32>,
-    /// Its round-trip time ([`rtt_of`]).
-    pub(crate) rtt: Option<Duration>,
     /// For an ICMP unreachable about the whole address (a routing code, or a prohibition sent before the SYN
     /// was forwarded: a `prohibit` route), its sender; see [`route_error_of`].
     pub(crate) route_error_from: Option<IpAddr>,
@@ -53,7 +51,6 @@ impl Lesson {
                 ttl: r.seen.packet.ip.ttl,
                 tos: r.seen.packet.ip.tos,
                 flow_label: r.seen.packet.ip.flow_label,
-                rtt: rtt_of(attempt, r),
                 route_error_from: route_error_of(attempt, r),
                 linux_layout: r.kind == ReplyKind::SynAck
                     && r.seen

@@ -464,18 +464,6 @@ impl Slot {
         };
         // One reply, a SYN-ACK or an RST (exact or not): it is the decisive one whatever it says, and it came
         // from the server (the reversed four-tuple).
-        let first = self.first_syn.map(|_| self.probe.ts);
-        let retx = self.extra.iter().flat_map(|e| e.retx.iter().map(|x| x.ts));
-        let whole = self
-            .rest()
-            .into_iter()
-            .flat_map(|r| r.syns.iter().map(|x| x.ts));
-        let sent = first
-            .into_iter()
-            .chain(retx)
-            .chain(whole)
-            .filter(|&t| t <= r.ts)
-            .max();
         Some(Lesson {
             reply: Some(LessonReply {
                 kind: if r.syn_ack {
@@ -488,7 +476,6 @@ impl Slot {
                 ttl: r.ttl,
                 tos: r.tos,
                 flow_label: (r.flow_label != NO_FLOW_LABEL).then_some(r.flow_label),
-                rtt: sent.map(|t| r.ts.since(t)),
                 route_error_from: None,
                 linux_layout: r.syn_ack
                     && super::linux_option_layout(r.options.options().as_bytes()),
