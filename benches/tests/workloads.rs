@@ -6,21 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{json, Value};
+use synprobe_bench::replay_summary;
 use synprobe_core::capture::CaptureReader;
-use synprobe_core::{replay, ReplayOptions, Summary};
 
 /// The counts `synprobe replay` reports, under the names of its JSON summary (and of the truth files).
 fn replayed(path: &Path) -> Value {
     let mut reader = CaptureReader::open(path).expect("a generated capture opens");
-    let mut summary = Summary::default();
-    let (stats, damage) = replay(
-        &mut reader,
-        &ReplayOptions::default(),
-        |report, _| summary.add(report),
-        |_| {},
-    )
-    .expect("replay");
-    assert!(damage.is_none(), "{}: damaged: {damage:?}", path.display());
+    let (stats, summary) = replay_summary(&mut reader);
     let totals = summary.totals();
     let m = &stats.matching;
     json!({
