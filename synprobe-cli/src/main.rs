@@ -211,7 +211,7 @@ struct ReplayArgs {
     summary_rows: usize,
     /// The most attempts kept open at once (each waits out --timeout, and 1 s more for a retransmission). Past
     /// it, the attempt due to close first is judged early (`evicted`, counted in the summary). The bound on
-    /// replay's memory on captures of fast scans: about 200 bytes an attempt.
+    /// replay's memory on captures of fast scans: about 250 bytes an attempt.
     #[arg(long, value_name = "N", default_value_t = synprobe_core::matcher::MatchConfig::default().max_in_flight as u32,
           value_parser = clap::value_parser!(u32).range(1..))]
     max_in_flight: u32,
