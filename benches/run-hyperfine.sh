@@ -9,9 +9,10 @@
 # 2. Checks that `synprobe replay --json` reports exactly the generator's truth on each.
 # 3. Builds a libpcap count-only loop (pcap_open_offline + pcap_next_ex, nothing else) with gcc.
 # 4. One hyperfine run (warm page cache) comparing: synprobe replay --json on the 5 M file (to /dev/null); the
-#    libpcap loop on the 5 M file; both again on mesh.pcap and scan.pcap; tcpdump with a SYN/RST/ICMP filter on the 5 M file (written to /dev/null);
-#    tshark with the equivalent display filter on the 500 k file; synprobe on the 500 k file and on the 1 M
-#    pcapng file; and synprobe on the 5 M file with every report left out by --host (analysis without output).
+#    libpcap loop on the 5 M file; both again on mesh.pcap and scan.pcap; tcpdump with a SYN/RST/ICMP filter
+#    on the 5 M file (written to /dev/null); tshark with the equivalent display filter on the 500 k file;
+#    synprobe on the 500 k file and on the 1 M pcapng file; and synprobe on the 5 M file with every report left
+#    out by --host (analysis without output).
 # 5. Peak RSS of each (/usr/bin/time -v), and synprobe's on the 1 M and 5 M files; with LONG=1, also on a
 #    20,000,000-frame file (about 10 GB, generated and checked against its truth too) to show that memory does
 #    not grow with the length of the capture.
@@ -111,7 +112,8 @@ MESH_FRAMES=$("$DIR/pcap_count" "$DIR/mesh.pcap")
 SCAN_FRAMES=$("$DIR/pcap_count" "$DIR/scan.pcap")
 names=(synprobe-5m libpcap-count-5m tcpdump-5m tshark-500k synprobe-500k synprobe-1m-pcapng synprobe-5m-judge-only
     synprobe-mesh libpcap-count-mesh synprobe-scan libpcap-count-scan)
-frames=(5000000 5000000 5000000 500000 500000 1000000 5000000 "$MESH_FRAMES" "$MESH_FRAMES" "$SCAN_FRAMES" "$SCAN_FRAMES")
+frames=(5000000 5000000 5000000 500000 500000 1000000 5000000
+    "$MESH_FRAMES" "$MESH_FRAMES" "$SCAN_FRAMES" "$SCAN_FRAMES")
 cmds=(
     "$SYNPROBE replay --json $DIR/5m.pcap > /dev/null"
     "$DIR/pcap_count $DIR/5m.pcap > /dev/null"
